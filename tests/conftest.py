@@ -1,0 +1,27 @@
+"""Shared fixtures: small deterministic synthetic images (tests never read ../shared/data)."""
+
+import numpy as np
+import pytest
+
+
+def make_blocks_image(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
+    """RGB uint8 image of four flat colour quadrants plus mild noise, and its true labels."""
+    rng = np.random.default_rng(seed)
+    labels = np.zeros((height, width), dtype=np.int32)
+    labels[: height // 2, width // 2 :] = 1
+    labels[height // 2 :, : width // 2] = 2
+    labels[height // 2 :, width // 2 :] = 3
+    colours = np.array([[200, 30, 30], [30, 200, 30], [30, 30, 200], [220, 220, 40]], dtype=float)
+    image = colours[labels] + rng.normal(0, 4, size=(height, width, 3))
+    return np.clip(image, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture
+def blocks_image():
+    image, _ = make_blocks_image()
+    return image
+
+
+@pytest.fixture
+def blocks_image_and_labels():
+    return make_blocks_image()
