@@ -1,0 +1,340 @@
+"""Command-line interface: ``clusterseg <command> --help`` documents each command.
+
+Heavy modules (torch, scikit-image) are imported inside the commands so that
+``clusterseg --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Iterator, List, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+app = typer.Typer(
+    name="clusterseg",
+    help=(
+        "Segment images by clustering pixels in a learned embedding space: "
+        "LNSNet superpixels, Deep Superpixel Cut, SP-WNet."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+train_app = typer.Typer(help="Train models (lifelong LNSNet training).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+console = Console(stderr=True)
+
+_LABEL_FORMATS = ("png", "tif", "npy")
+
+
+def _fail(message: str) -> None:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code=2)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Turn the library's documented errors into one readable line and exit code 2."""
+    try:
+        yield
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, OSError) as exc:
+        _fail(str(exc))
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+def _unique_path(path: Path) -> Path:
+    """``path`` if free, else ``stem-1.ext``, ``stem-2.ext``... (used by ``demo`` only)."""
+    candidate, i = path, 0
+    while candidate.exists():
+        i += 1
+        candidate = path.with_name(f"{path.stem}-{i}{path.suffix}")
+    return candidate
+
+
+def _write_label_outputs(
+    out_dir: Path,
+    stem: str,
+    image,
+    labels,
+    *,
+    label_format: str,
+    overlay: bool,
+    colour: bool,
+    overwrite: bool,
+) -> List[Path]:
+    from clusterseg.io import write_image, write_labels
+    from clusterseg.visualize import label2rgb_random, overlay_boundaries
+
+    written = []
+    path = out_dir / f"{stem}_labels.{label_format}"
+    write_labels(path, labels, overwrite=overwrite)
+    written.append(path)
+    if overlay:
+        path = out_dir / f"{stem}_overlay.png"
+        write_image(path, overlay_boundaries(image, labels), overwrite=overwrite)
+        written.append(path)
+    if colour:
+        path = out_dir / f"{stem}_colour.png"
+        write_image(path, label2rgb_random(labels), overwrite=overwrite)
+        written.append(path)
+    return written
+
+
+def _check_format(label_format: str) -> str:
+    label_format = label_format.lower().lstrip(".")
+    if label_format == "tiff":
+        label_format = "tif"
+    if label_format not in _LABEL_FORMATS:
+        _fail(f"--format must be one of {', '.join(_LABEL_FORMATS)}, got {label_format!r}")
+    return label_format
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("clusterseg-demo"), "--out", "-o", help="Output folder."),
+    n_segments: int = typer.Option(200, "--n-segments", "-k", help="Number of superpixels."),
+    method: str = typer.Option("lnsnet", "--method", "-m", help="Superpixel method."),
+) -> None:
+    """Segment scikit-image's bundled *astronaut* image into superpixels and write an overlay PNG.
+
+    Nothing is downloaded: the image ships with scikit-image and the LNSNet
+    weights ship with clusterseg. An existing output is never overwritten; a
+    numbered name is chosen instead.
+
+    Examples:
+
+        clusterseg demo
+
+        clusterseg demo -k 400 -m slic -o /tmp/demo
+    """
+    from skimage import data
+
+    import clusterseg
+    from clusterseg.io import write_image, write_labels
+    from clusterseg.visualize import overlay_boundaries
+
+    image = data.astronaut()
+    with _user_errors():
+        labels = clusterseg.superpixels(image, n_segments=n_segments, method=method)
+        overlay_path = _unique_path(out / f"astronaut_{method}_k{n_segments}_overlay.png")
+        labels_path = _unique_path(out / f"astronaut_{method}_k{n_segments}_labels.png")
+        write_image(overlay_path, overlay_boundaries(image, labels))
+        write_labels(labels_path, labels)
+    typer.echo(f"{labels.max() + 1} superpixels ({method}, requested {n_segments})")
+    typer.echo(f"overlay: {overlay_path.resolve()}")
+    typer.echo(f"labels:  {labels_path.resolve()}")
+
+
+@app.command()
+def superpixels(
+    images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
+    n_segments: int = typer.Option(200, "--n-segments", "-k", help="Requested number of superpixels."),
+    method: str = typer.Option("lnsnet", "--method", "-m", help="lnsnet, slic, snic, felzenszwalb, watershed, seeds, lsc, opencv_slic."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if missing)."),
+    label_format: str = typer.Option("png", "--format", "-f", help="Label map format: png (16-bit), tif or npy."),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write boundaries over the image."),
+    colour: bool = typer.Option(False, "--colour/--no-colour", help="Also write a colour label image."),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="LNSNet checkpoint (default: shipped weights)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Compute superpixels for one or more images.
+
+    Writes `<stem>_labels.<format>` (integer label map 0..n-1) and, by default,
+    `<stem>_overlay.png` into the output folder.
+
+    Examples:
+
+        clusterseg superpixels photo.jpg -k 300 -o out/
+
+        clusterseg superpixels frames/*.png -m slic -k 1000 --format npy --colour -o out/
+    """
+    import clusterseg
+    from clusterseg.io import read_image
+
+    label_format = _check_format(label_format)
+    kwargs = {}
+    if weights is not None:
+        if method != "lnsnet":
+            _fail("--weights only applies to --method lnsnet")
+        kwargs["weights"] = weights
+    with _user_errors(), _progress() as progress:
+        task = progress.add_task("superpixels", total=len(images))
+        for path in images:
+            image = read_image(path)
+            labels = clusterseg.superpixels(image, n_segments=n_segments, method=method, **kwargs)
+            written = _write_label_outputs(
+                out, path.stem, image, labels,
+                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
+            )
+            progress.console.print(f"{path}: {labels.max() + 1} superpixels -> {written[0]}", highlight=False)
+            progress.advance(task)
+
+
+@app.command()
+def segment(
+    images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
+    n_segments: int = typer.Option(8, "--n-segments", "-k", help="Maximum number of regions K."),
+    method: str = typer.Option("dsc", "--method", "-m", help="dsc (Deep Superpixel Cut) or spwnet (SP-WNet)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if missing)."),
+    label_format: str = typer.Option("png", "--format", "-f", help="Label map format: png (16-bit), tif or npy."),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write boundaries over the image."),
+    colour: bool = typer.Option(True, "--colour/--no-colour", help="Also write a colour label image."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the per-image optimisation."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Unsupervised segmentation into at most K regions (per-image optimisation, no labels).
+
+    Examples:
+
+        clusterseg segment photo.jpg -k 6 -o out/
+
+        clusterseg segment a.png b.png --method spwnet -k 8 -o out/
+    """
+    from clusterseg.io import read_image
+    from clusterseg.unsupervised import segment as segment_image
+
+    label_format = _check_format(label_format)
+    with _user_errors(), _progress() as progress:
+        task = progress.add_task("images", total=len(images))
+        for path in images:
+            image = read_image(path)
+            inner = progress.add_task(f"  {path.name}", total=None)
+
+            def report(done: int, total: int, _task=inner) -> None:
+                progress.update(_task, completed=done, total=total)
+
+            labels = segment_image(
+                image, n_segments=n_segments, method=method, random_state=seed, progress=report
+            )
+            progress.remove_task(inner)
+            written = _write_label_outputs(
+                out, path.stem, image, labels,
+                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
+            )
+            progress.console.print(f"{path}: {labels.max() + 1} regions -> {written[0]}", highlight=False)
+            progress.advance(task)
+
+
+@app.command("segment-sequence")
+def segment_sequence(
+    source: Path = typer.Argument(..., help="Folder of frames, video file, or 3D TIFF stack.", show_default=False),
+    n_segments: int = typer.Option(8, "--n-segments", "-k", help="Number of classes K."),
+    train_frames: str = typer.Option("4", "--train-frames", help="How many evenly spaced frames to train on (e.g. 4), or indices '0,100,200'."),
+    axis: int = typer.Option(0, "--axis", help="Slicing axis of a 3D volume."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if missing)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the training."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Train SP-WNet on a few frames/slices, then segment every frame of a video or slice of a volume.
+
+    Class ids are consistent across frames. Writes `labels.tif` (the stacked
+    label volume) and `labels_colour.gif`.
+
+    Examples:
+
+        clusterseg segment-sequence clips/ -k 8 --train-frames 4 -o out/
+
+        clusterseg segment-sequence volume.tif -k 4 --axis 0 --train-frames 0,50,100 -o out/
+    """
+    import numpy as np
+
+    from clusterseg.io import read_frames, read_volume, write_gif, write_labels
+    from clusterseg.unsupervised import segment_sequence as run_sequence
+    from clusterseg.visualize import label2rgb_random
+
+    train_on: object
+    if "," in train_frames:
+        train_on = [int(t) for t in train_frames.split(",") if t.strip()]
+    else:
+        train_on = int(train_frames)
+    with _user_errors(), _progress() as progress:
+        frames = read_frames(source) if source.is_dir() else read_volume(source)
+        task = progress.add_task("segment-sequence", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        labels = run_sequence(
+            frames, n_segments=n_segments, train_on=train_on, axis=axis, random_state=seed, progress=report
+        )
+        write_labels(out / "labels.tif", labels, overwrite=overwrite)
+        colours = [label2rgb_random(np.take(labels, i, axis=axis)) for i in range(labels.shape[axis])]
+        write_gif(out / "labels_colour.gif", colours, overwrite=overwrite)
+    typer.echo(f"{labels.shape} labels -> {out / 'labels.tif'}")
+
+
+@train_app.command("lnsnet")
+def train_lnsnet(
+    images: Path = typer.Option(..., "--images", help="Folder of training images (one pass, one image at a time).", show_default=False),
+    out: Path = typer.Option(..., "--out", help="Run folder: checkpoints, CSV log, final weights.", show_default=False),
+    contours: str = typer.Option("sobel", "--contours", help="Contour maps for GBL: sobel, canny, or a folder of STEM.png edge maps (white = edge)."),
+    iters_feature: int = typer.Option(40, "--iters-feature", help="Iterations per image with the seed layer frozen."),
+    iters_seed: int = typer.Option(10, "--iters-seed", help="Iterations per image with the embedder frozen."),
+    lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate."),
+    gal: bool = typer.Option(True, "--gal/--no-gal", help="Gradient-adaptive layer (GRM)."),
+    gbl: bool = typer.Option(True, "--gbl/--no-gbl", help="Gradient-bi-direction layer (GRM)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+) -> None:
+    """Lifelong LNSNet training: learn one image after another, without labels.
+
+    Examples:
+
+        clusterseg train lnsnet --images data/bsds500/images/train --out runs/lnsnet
+
+        clusterseg train lnsnet --images imgs/ --contours canny --out runs/x --resume
+    """
+    from clusterseg.training.lifelong import train_lnsnet as run_training
+
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    with _user_errors():
+        result = run_training(
+            images,
+            out,
+            contours=contours,
+            iters_feature=iters_feature,
+            iters_seed=iters_seed,
+            lr=lr,
+            gal=gal,
+            gbl=gbl,
+            seed=seed,
+            resume=resume,
+            progress=True,
+        )
+    typer.echo(f"weights: {result}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())
