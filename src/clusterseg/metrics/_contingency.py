@@ -1,0 +1,118 @@
+"""Label validation and contingency tables shared by all metrics.
+
+Every overlap-based metric in :mod:`clusterseg.metrics` (ASA, UE, covering,
+Rand index, VI, instance IoU) is a function of the contingency table
+``n[i, j] = |{p : a[p] == i and b[p] == j}|`` of two label maps.  It is built
+once, with a single :func:`numpy.bincount` over the pixel-pair codes, after
+relabelling both maps to consecutive ids with :func:`numpy.unique`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["check_labels", "check_label_pair", "as_label_list", "contingency_table"]
+
+
+def check_labels(labels: Any, *, name: str = "labels") -> np.ndarray:
+    """Validate a label map and return it as an integer array.
+
+    Parameters
+    ----------
+    labels : array_like
+        Integer (or boolean) label map of any dimensionality >= 1. Floating
+        arrays are accepted only if every value is a finite integer.
+    name : str, optional
+        Name used in error messages.
+
+    Returns
+    -------
+    labels : ndarray of int64
+        The validated labels.
+
+    Raises
+    ------
+    ValueError
+        If the array is empty, 0-dimensional, of a non-numeric dtype, or holds
+        non-integer / non-finite values.
+    """
+    if isinstance(labels, (list, tuple)) and labels and isinstance(labels[0], np.ndarray):
+        raise ValueError(f"{name} must be a single label array, got a list of arrays")
+    arr = np.asarray(labels)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer)
+        or np.issubdtype(arr.dtype, np.floating)
+        or arr.dtype == bool
+    ):
+        raise ValueError(f"{name} must be an integer label array, got dtype {arr.dtype}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a scalar")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer labels, got non-integer float values")
+    return arr.astype(np.int64, copy=False)
+
+
+def check_label_pair(
+    a: Any, b: Any, *, names: tuple[str, str] = ("labels", "ground_truth")
+) -> tuple[np.ndarray, np.ndarray]:
+    """Validate two label maps and check that their shapes agree."""
+    a = check_labels(a, name=names[0])
+    b = check_labels(b, name=names[1])
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {names[0]} has shape {a.shape}, {names[1]} has shape {b.shape}")
+    return a, b
+
+
+def as_label_list(ground_truth: Any, *, name: str = "ground_truth") -> list[np.ndarray]:
+    """Turn one label map or a sequence of label maps into a list of validated arrays."""
+    if isinstance(ground_truth, (list, tuple)):
+        if len(ground_truth) == 0:
+            raise ValueError(f"{name} is an empty list; at least one ground truth is required")
+        if all(isinstance(g, np.ndarray) for g in ground_truth):
+            items = list(ground_truth)
+        else:  # a single label map written as (nested) Python lists
+            return [check_labels(ground_truth, name=name)]
+    elif isinstance(ground_truth, np.ndarray) and ground_truth.dtype != object:
+        return [check_labels(ground_truth, name=name)]
+    elif isinstance(ground_truth, np.ndarray):  # object array of label maps
+        items = list(ground_truth.ravel())
+        if not items:
+            raise ValueError(f"{name} is empty; at least one ground truth is required")
+    else:
+        raise ValueError(
+            f"{name} must be a label array or a list of label arrays, got {type(ground_truth).__name__}"
+        )
+    return [check_labels(g, name=f"{name}[{k}]") for k, g in enumerate(items)]
+
+
+def contingency_table(
+    a: np.ndarray, b: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Dense contingency table of two label maps of equal shape.
+
+    Parameters
+    ----------
+    a, b : ndarray of int
+        Validated label maps of the same shape.
+
+    Returns
+    -------
+    table : ndarray of int64, shape (n_a, n_b)
+        ``table[i, j]`` is the number of pixels with ``a == ids_a[i]`` and
+        ``b == ids_b[j]``. Every row and column has a positive sum.
+    ids_a, ids_b : ndarray of int64
+        The sorted distinct labels of ``a`` and ``b``.
+    """
+    ids_a, inv_a = np.unique(a.ravel(), return_inverse=True)
+    ids_b, inv_b = np.unique(b.ravel(), return_inverse=True)
+    n_a, n_b = ids_a.size, ids_b.size
+    codes = inv_a.astype(np.int64) * n_b + inv_b
+    table = np.bincount(codes, minlength=n_a * n_b).reshape(n_a, n_b)
+    return table.astype(np.int64, copy=False), ids_a, ids_b
