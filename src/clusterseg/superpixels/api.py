@@ -203,6 +203,7 @@ def superpixels(
     min_size_factor = float(min_size_factor)
     if not (np.isfinite(min_size_factor) and min_size_factor >= 0):
         raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor}")
+    min_size = int(min_size_factor * n_pixels / n_segments)
     if compactness is not None:
         compactness = float(compactness)
         if not (np.isfinite(compactness) and compactness >= 0):
@@ -222,6 +223,9 @@ def superpixels(
             if compact_kw is None:
                 raise ValueError(f"method={key!r} has no compactness parameter")
             kwargs[compact_kw] = compactness
+        if key == "felzenszwalb":
+            # its scale search counts segments after the same fragment merging
+            kwargs.setdefault("merge_size", min_size)
         raw = func(rgb, n_segments, **kwargs)
 
     raw = np.asarray(raw)
@@ -229,5 +233,4 @@ def superpixels(
         raise RuntimeError(
             f"method {key!r} returned labels of shape {raw.shape}, expected {(height, width)}"
         )
-    min_size = int(min_size_factor * n_pixels / n_segments)
     return enforce_connectivity(raw, min_size)

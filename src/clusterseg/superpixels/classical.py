@@ -179,19 +179,24 @@ def felzenszwalb_labels(
     scale: float | None = None,
     sigma: float = 0.8,
     min_size: int | None = None,
-    max_evals: int = 6,
-    tolerance: float = 0.15,
+    merge_size: int | None = None,
+    max_evals: int = 7,
+    tolerance: float = 0.1,
 ) -> np.ndarray:
     """Felzenszwalb-Huttenlocher graph segmentation with ``scale`` fitted to ``n_segments``.
 
     The graph method has no direct control of the number of segments. Unless
-    ``scale`` is given, it is searched for: the count falls roughly as a power
-    law of ``scale``, so starting from ``scale = 0.2 * H * W / n_segments`` the
-    search does secant steps on ``log(count)`` against ``log(scale)`` (a
-    bracketing bisection in log space once the target is bracketed) until the
-    count is within ``tolerance`` of ``n_segments`` or ``max_evals``
-    segmentations have been run; the closest result is returned. Each
-    evaluation is one full-resolution run (about 0.1 s for 481x321).
+    ``scale`` is given, it is searched for in log space: each evaluation runs
+    the segmentation at full resolution (about 0.1 s for 481x321), merges
+    fragments below ``merge_size`` pixels with
+    :func:`~clusterseg.superpixels.enforce_connectivity` and counts the
+    segments. The count falls with ``scale`` (roughly as a power law, with
+    plateaus), so the search starts at ``scale = 10``, takes bounded power-law
+    steps until the target is bracketed, then interpolates ``log(count)``
+    linearly in ``log(scale)`` within the bracket. It stops when the count is
+    within ``tolerance`` of ``n_segments`` or after ``max_evals`` runs and
+    returns the closest result. Very smooth images may not reach large
+    counts at any scale.
 
     Parameters
     ----------
@@ -204,8 +209,13 @@ def felzenszwalb_labels(
     sigma : float, optional
         Gaussian pre-smoothing width (paper default 0.8).
     min_size : int, optional
-        Minimum component size enforced by the algorithm; default
-        ``0.25 * H * W / n_segments``, which also caps the count.
+        The algorithm's own minimum component size; default
+        ``H * W / (16 * n_segments)``.
+    merge_size : int, optional
+        Fragments smaller than this are merged into a neighbour before
+        counting (and in the returned labels); default
+        ``H * W / (4 * n_segments)``, the default of
+        :func:`~clusterseg.superpixels.superpixels`.
     max_evals : int, optional
         Maximum number of segmentations in the search.
     tolerance : float, optional
@@ -222,41 +232,46 @@ def felzenszwalb_labels(
     """
     from skimage.segmentation import felzenszwalb
 
+    from .connectivity import enforce_connectivity
+
     n_pixels = rgb.shape[0] * rgb.shape[1]
     if min_size is None:
-        min_size = max(1, int(0.25 * n_pixels / n_segments))
+        min_size = max(1, int(n_pixels / (16 * n_segments)))
+    if merge_size is None:
+        merge_size = int(n_pixels / (4 * n_segments))
 
-    def run(s: float) -> tuple[np.ndarray, int]:
-        out = felzenszwalb(rgb, scale=s, sigma=sigma, min_size=min_size, channel_axis=-1)
+    def run(log_scale: float) -> tuple[np.ndarray, int]:
+        raw = felzenszwalb(rgb, scale=math.exp(log_scale), sigma=sigma, min_size=min_size, channel_axis=-1)
+        out = enforce_connectivity(raw, merge_size)
         return out, int(out.max()) + 1
 
     if scale is not None:
-        return run(float(scale))[0]
+        return run(math.log(float(scale)))[0]
 
     target = float(n_segments)
-    log_s = math.log(max(0.2 * n_pixels / n_segments, 1e-3))
+    lo_bound, hi_bound = math.log(1e-2), math.log(1e5)
+    log_s = math.log(10.0)
     tried: list[tuple[float, int, np.ndarray]] = []
     for _ in range(max(1, max_evals)):
-        labels, count = run(math.exp(log_s))
+        labels, count = run(log_s)
         tried.append((log_s, count, labels))
         if abs(count - target) <= tolerance * target:
             break
-        below = [t for t in tried if t[1] < target]  # scale too large
-        above = [t for t in tried if t[1] > target]  # scale too small
-        if below and above:
-            lo = max(above, key=lambda t: t[0])  # largest scale still giving too many
-            hi = min(below, key=lambda t: t[0])  # smallest scale giving too few
-            if lo[1] > 0 and hi[1] > 0 and lo[1] != hi[1]:
-                # interpolate log(count) linearly in log(scale)
-                frac = (math.log(lo[1]) - math.log(target)) / (math.log(lo[1]) - math.log(hi[1]))
-                frac = min(max(frac, 0.1), 0.9)
-                log_s = lo[0] + frac * (hi[0] - lo[0])
-            else:
-                log_s = 0.5 * (lo[0] + hi[0])
-        else:
-            # count ~ scale^-0.8 locally; step towards the target (bounded)
-            step = (math.log(max(count, 1)) - math.log(target)) / 0.8
-            log_s += min(max(step, -3.0), 3.0)
+        too_many = [t for t in tried if t[1] > target]  # scale too small
+        too_few = [t for t in tried if t[1] < target]  # scale too large
+        if too_many and too_few:
+            a = max(too_many, key=lambda t: t[0])
+            b = min(too_few, key=lambda t: t[0])
+            if b[0] > a[0]:
+                frac = (math.log(a[1]) - math.log(target)) / (math.log(a[1]) - math.log(max(b[1], 1)))
+                log_s = a[0] + min(max(frac, 0.15), 0.85) * (b[0] - a[0])
+                continue
+        # not bracketed (or non-monotone): power-law step, count ~ scale^-0.7
+        step = (math.log(max(count, 1)) - math.log(target)) / 0.7
+        new = min(max(log_s + min(max(step, -2.5), 2.5), lo_bound), hi_bound)
+        if new == log_s:  # stuck at a bound
+            break
+        log_s = new
     best = min(tried, key=lambda t: abs(t[1] - target))
     return best[2]
 
