@@ -113,6 +113,9 @@ def _read_any(path: Path) -> np.ndarray:
     suffix = path.suffix.lower()
     try:
         if suffix == ".npy":
+            with open(path, "rb") as fh:
+                if fh.read(6) != b"\x93NUMPY":
+                    raise ValueError(f"cannot read '{path}': not a NumPy .npy file")
             array = np.load(path, allow_pickle=False)
         elif suffix in _TIFF:
             array = _read_tiff(path)
@@ -123,7 +126,15 @@ def _read_any(path: Path) -> np.ndarray:
             else:
                 import imageio.v3 as iio
 
-                array = iio.imread(path)
+                try:
+                    array = iio.imread(path, plugin="pillow")
+                except OSError as exc:
+                    if "can not handle" in str(exc):
+                        raise ValueError(
+                            f"cannot read '{path}': not a valid image file "
+                            "(corrupt, truncated or an unsupported format)"
+                        ) from exc
+                    raise
     except (FileNotFoundError, ValueError) as exc:
         if isinstance(exc, ValueError) and str(path) in str(exc):
             raise
