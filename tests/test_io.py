@@ -459,3 +459,24 @@ def test_no_stray_files_after_many_writes(tmp_path):
     assert sorted(os.listdir(tmp_path)) == sorted(
         [f"l{i}.png" for i in range(5)] + [f"i{i}.tif" for i in range(5)]
     )
+
+
+def test_written_files_have_normal_permissions(tmp_path):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    out = write_labels(tmp_path / "lab.png", np.zeros((2, 2), dtype=np.int32))
+    assert out.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+    os.chmod(out, 0o640)
+    write_labels(out, np.ones((2, 2), dtype=np.int32), overwrite=True)
+    assert out.stat().st_mode & 0o777 == 0o640  # overwriting keeps the old mode
+
+
+def test_grey_alpha_png_read_as_grey(tmp_path):
+    from PIL import Image
+
+    la = np.zeros((3, 4, 2), dtype=np.uint8)
+    la[..., 0] = 77
+    la[..., 1] = 200
+    Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
+    back = read_image(tmp_path / "la.png")
+    assert back.shape == (3, 4) and (back == 77).all()

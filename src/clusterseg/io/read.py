@@ -157,7 +157,8 @@ def read_image(path: PathLike) -> np.ndarray:
 
     No rescaling is applied: the result is ``(H, W)`` or ``(H, W, C)`` with
     ``C`` in {1, 3, 4} (channels last) and the file's dtype (``uint8``,
-    ``uint16``, ...). Use :func:`clusterseg._validation.to_float_rgb` to get
+    ``uint16``, ...). Greyscale+alpha PNGs are returned as greyscale ``(H, W)``
+    (alpha dropped). Use :func:`clusterseg._validation.to_float_rgb` to get
     float RGB in [0, 1].
 
     Parameters
@@ -186,6 +187,8 @@ def read_image(path: PathLike) -> np.ndarray:
     """
     path = _existing_file(path)
     array = _read_any(path)
+    if array.ndim == 3 and array.shape[-1] == 2 and path.suffix.lower() not in (".npy",) + _TIFF:
+        array = np.ascontiguousarray(array[..., 0])  # greyscale + alpha: drop alpha
     if array.ndim == 3 and array.shape[-1] not in (1, 3, 4):
         raise ValueError(
             f"'{path}' holds a 3-D array of shape {array.shape}, not a 2-D image; "

@@ -33,6 +33,24 @@ def _refuse_existing(path: Path) -> None:
     )
 
 
+def _new_file_mode() -> int:
+    """Permission bits a plainly created file would get (0o666 minus the umask).
+
+    ``tempfile.mkstemp`` creates files readable by the owner only; outputs
+    should look like any other file the user writes.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # no portable read-only query; restore at once
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def atomic_write(path: PathLike, write: Callable[[Path], None], *, overwrite: bool = False) -> Path:
     """Write a file atomically through a temporary file in the same folder.
 
@@ -65,6 +83,8 @@ def atomic_write(path: PathLike, write: Callable[[Path], None], *, overwrite: bo
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
+        os.chmod(tmp, mode)
         if overwrite:
             os.replace(tmp, path)
         else:
