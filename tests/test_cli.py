@@ -1,0 +1,71 @@
+"""End-to-end tests of the command-line interface (typer's CliRunner, synthetic images)."""
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from clusterseg.cli import app
+from conftest import make_blocks_image
+
+runner = CliRunner()
+
+
+def test_help_lists_subcommands():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("demo", "superpixels", "segment", "segment-sequence", "train"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize("command", [["demo"], ["superpixels"], ["segment"], ["segment-sequence"], ["train", "lnsnet"]])
+def test_every_subcommand_has_help_with_examples(command):
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0
+    assert "Examples" in result.output
+
+
+def test_superpixels_writes_labels_and_overlay(tmp_path):
+    from clusterseg.io import read_labels, write_image
+
+    image, _ = make_blocks_image(40, 56)
+    src = tmp_path / "img.png"
+    write_image(src, image)
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["superpixels", str(src), "-k", "12", "-m", "slic", "-o", str(out), "--colour"])
+    assert result.exit_code == 0, result.output
+    labels = read_labels(out / "img_labels.png")
+    assert labels.shape == (40, 56)
+    assert labels.min() == 0 and np.unique(labels).size == labels.max() + 1
+    assert (out / "img_overlay.png").exists() and (out / "img_colour.png").exists()
+
+    # A second run must refuse to replace the outputs, then succeed with --overwrite.
+    again = runner.invoke(app, ["superpixels", str(src), "-k", "12", "-m", "slic", "-o", str(out)])
+    assert again.exit_code == 2
+    assert "exists" in again.output
+    forced = runner.invoke(app, ["superpixels", str(src), "-k", "12", "-m", "slic", "-o", str(out), "--overwrite"])
+    assert forced.exit_code == 0, forced.output
+
+
+def test_superpixels_missing_file_is_a_clear_error(tmp_path):
+    missing = tmp_path / "nope.png"
+    result = runner.invoke(app, ["superpixels", str(missing), "-m", "slic", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "nope.png" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_format_is_rejected(tmp_path):
+    result = runner.invoke(app, ["superpixels", "x.png", "--format", "bmp", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--format" in result.output
+
+
+def test_demo_writes_overlay_and_never_overwrites(tmp_path):
+    args = ["demo", "-m", "slic", "-k", "50", "-o", str(tmp_path)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0, second.output
+    overlays = sorted(p.name for p in tmp_path.glob("*_overlay*.png"))
+    assert overlays == ["astronaut_slic_k50_overlay-1.png", "astronaut_slic_k50_overlay.png"]
+    assert str(tmp_path) in first.output
