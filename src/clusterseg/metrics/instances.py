@@ -410,7 +410,8 @@ def average_precision(
     """COCO-style average precision of instance segmentations over a dataset.
 
     For each IoU threshold ``t``: all predicted instances of all images are
-    ranked by score (descending; ties keep image order, then label order);
+    ranked by score (descending; ties keep image order, then the raster order
+    of the instances' first pixels, never the label values);
     inside each image they are matched greedily in that order, each to the
     still-unmatched true instance of highest IoU with ``IoU >= t``. The
     precision-recall curve of the ranking is made monotone (precision
@@ -476,9 +477,13 @@ def average_precision(
         iou, ids_p, ids_g, areas = _iou_checked(p, g)
         n_gt += ids_g.size
         s = _instance_scores(None if scores is None else scores[i], ids_p, areas, i)
-        order = np.argsort(-s, kind="stable")
-        tp_parts.append(_greedy_tp(iou, order, all_thr))
-        score_parts.append(s)
+        # ties broken by the raster position of each instance's first pixel,
+        # so that the result does not depend on the label values
+        ids_all, first = np.unique(p.ravel(), return_index=True)
+        first = first[ids_all != 0]
+        order = np.lexsort((first, -s))
+        tp_parts.append(_greedy_tp(iou, order, all_thr)[:, order])
+        score_parts.append(s[order])
     score_all = np.concatenate(score_parts)
     tp_all = np.concatenate(tp_parts, axis=1)
     n_pred = int(score_all.size)
