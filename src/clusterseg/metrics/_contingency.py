@@ -13,7 +13,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["check_labels", "check_label_pair", "as_label_list", "contingency_table"]
+__all__ = [
+    "check_labels",
+    "check_label_pair",
+    "as_label_list",
+    "relabel_consecutive",
+    "table_from_inverse",
+    "contingency_table",
+]
 
 
 def check_labels(labels: Any, *, name: str = "labels") -> np.ndarray:
@@ -92,6 +99,30 @@ def as_label_list(ground_truth: Any, *, name: str = "ground_truth") -> list[np.n
     return [check_labels(g, name=f"{name}[{k}]") for k, g in enumerate(items)]
 
 
+def relabel_consecutive(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Map labels to 0..n-1 in sorted order.
+
+    Returns ``(inverse, ids)`` with ``ids[inverse] == labels.ravel()``. For
+    non-negative labels of moderate range a lookup table (O(N), no sort) is
+    used instead of :func:`numpy.unique`.
+    """
+    flat = labels.ravel()
+    lo, hi = int(flat.min()), int(flat.max())
+    if lo >= 0 and hi < 4 * flat.size + 1024:
+        present = np.bincount(flat, minlength=hi + 1) > 0
+        ids = np.flatnonzero(present)
+        lut = np.cumsum(present) - 1
+        return lut[flat], ids.astype(np.int64)
+    ids, inverse = np.unique(flat, return_inverse=True)
+    return inverse.ravel(), ids
+
+
+def table_from_inverse(inv_a: np.ndarray, n_a: int, inv_b: np.ndarray, n_b: int) -> np.ndarray:
+    """Contingency table of two consecutive relabellings (see :func:`relabel_consecutive`)."""
+    codes = inv_a.astype(np.int64) * n_b + inv_b
+    return np.bincount(codes, minlength=n_a * n_b).reshape(n_a, n_b)
+
+
 def contingency_table(
     a: np.ndarray, b: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -110,9 +141,6 @@ def contingency_table(
     ids_a, ids_b : ndarray of int64
         The sorted distinct labels of ``a`` and ``b``.
     """
-    ids_a, inv_a = np.unique(a.ravel(), return_inverse=True)
-    ids_b, inv_b = np.unique(b.ravel(), return_inverse=True)
-    n_a, n_b = ids_a.size, ids_b.size
-    codes = inv_a.astype(np.int64) * n_b + inv_b
-    table = np.bincount(codes, minlength=n_a * n_b).reshape(n_a, n_b)
-    return table.astype(np.int64, copy=False), ids_a, ids_b
+    inv_a, ids_a = relabel_consecutive(a)
+    inv_b, ids_b = relabel_consecutive(b)
+    return table_from_inverse(inv_a, ids_a.size, inv_b, ids_b.size), ids_a, ids_b

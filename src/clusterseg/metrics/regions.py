@@ -52,7 +52,14 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ._contingency import as_label_list, check_label_pair, check_labels, contingency_table
+from ._contingency import (
+    as_label_list,
+    check_label_pair,
+    check_labels,
+    contingency_table,
+    relabel_consecutive,
+    table_from_inverse,
+)
 
 __all__ = [
     "segmentation_covering",
@@ -81,10 +88,15 @@ def _aggregate(values: Sequence[float], aggregate: Aggregate, *, higher_is_bette
 
 def _tables(segmentation: Any, ground_truth: Any) -> list[np.ndarray]:
     seg = check_labels(segmentation, name="segmentation")
-    return [
-        contingency_table(*check_label_pair(seg, g, names=("segmentation", "ground_truth")))[0]
-        for g in as_label_list(ground_truth)
-    ]
+    gts = as_label_list(ground_truth)
+    for g in gts:
+        check_label_pair(seg, g, names=("segmentation", "ground_truth"))
+    inv_s, ids_s = relabel_consecutive(seg)
+    tables = []
+    for g in gts:
+        inv_g, ids_g = relabel_consecutive(g)
+        tables.append(table_from_inverse(inv_s, ids_s.size, inv_g, ids_g.size))
+    return tables
 
 
 def _iou(table: np.ndarray) -> np.ndarray:
