@@ -121,7 +121,7 @@ def superpixels(
           from grid markers [4]_;
         * ``"seeds"`` -- OpenCV SEEDS [5]_;
         * ``"lsc"`` -- OpenCV Linear Spectral Clustering [6]_;
-        * ``"opencv_slic"`` -- OpenCV's SLIC (SLICO variant by default) [1]_;
+        * ``"opencv_slic"`` -- OpenCV's SLIC (plain SLIC variant by default) [1]_;
         * ``"lnsnet"`` -- learned LNSNet superpixels, delegated to
           :func:`clusterseg.superpixels.lnsnet.lnsnet_superpixels` [7]_.
 
@@ -130,7 +130,7 @@ def superpixels(
         Axis of the colour channels; ``None`` for a 2-D greyscale image.
     compactness : float, optional
         Shape regularity; ``None`` keeps the method's default. It is passed as
-        ``compactness`` to slic (default 10), snic (10) and watershed (0.5, in
+        ``compactness`` to slic (default 10), snic (10) and watershed (0.1, in
         gradient units per grid step), as ``ratio`` to lsc (0.075), as
         ``ruler`` to opencv_slic (10) and forwarded to lnsnet. felzenszwalb
         and seeds have no such parameter (``ValueError``).

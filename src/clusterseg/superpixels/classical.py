@@ -280,7 +280,7 @@ def watershed_labels(
     rgb: np.ndarray,
     n_segments: int,
     *,
-    compactness: float = 0.5,
+    compactness: float = 0.1,
 ) -> np.ndarray:
     """Compact watershed on the colour Sobel gradient, seeded on a regular grid.
 
@@ -298,7 +298,10 @@ def watershed_labels(
         Requested number of superpixels (number of grid markers).
     compactness : float, optional
         Gradient-equivalent cost of one grid step; larger values are more
-        regular. ``0`` gives the plain marker watershed.
+        regular. ``0`` gives the plain marker watershed. The default 0.1 was
+        picked on 10 BSDS500 val images (K=200: ASA 0.953, BR 0.67, CO 0.39;
+        0.5 gives CO 0.55 but BR 0.46; 0 loses half of the segments to the
+        final fragment merging).
 
     Returns
     -------
@@ -433,7 +436,7 @@ def opencv_slic_labels(
     rgb: np.ndarray,
     n_segments: int,
     *,
-    algorithm: str = "slico",
+    algorithm: str = "slic",
     ruler: float = 10.0,
     num_iterations: int = 10,
 ) -> np.ndarray:
@@ -441,7 +444,9 @@ def opencv_slic_labels(
 
     The image is blurred with a 3x3 Gaussian and converted to 8-bit CIELAB, as
     OpenCV recommends; ``region_size = sqrt(H * W / n_segments)``. The default
-    variant is OpenCV's default, SLICO (adaptive compactness).
+    variant is plain SLIC with ``ruler=10`` (on 10 BSDS500 val images at
+    K=200 it reached boundary recall 0.79 against 0.54 for OpenCV's own
+    default SLICO, at similar ASA).
 
     Parameters
     ----------
@@ -449,7 +454,7 @@ def opencv_slic_labels(
         Input image.
     n_segments : int
         Requested number of superpixels.
-    algorithm : {"slico", "slic", "mslic"}, optional
+    algorithm : {"slic", "slico", "mslic"}, optional
         OpenCV variant.
     ruler : float, optional
         Compactness ("ruler") for the plain SLIC variant.
