@@ -56,6 +56,8 @@ def test_rand_index_hand():
     assert rand_index(SEG, GT_FLAT) == pytest.approx(0.5)  # only the 3 pairs inside {0,1,2}
     assert probabilistic_rand_index(SEG, [GT, GT_FLAT]) == pytest.approx(0.5)
     assert probabilistic_rand_index(GT, [GT, GT_FLAT]) == pytest.approx((1 + 2 / 6) / 2)
+    # negative and huge label values take the np.unique path of the relabelling
+    assert rand_index(SEG - 5, GT * 10**12) == pytest.approx(0.5)
 
 
 def test_variation_of_information_hand():

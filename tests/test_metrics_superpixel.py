@@ -167,14 +167,18 @@ def test_several_ground_truths_aggregation():
 def test_superpixel_scores_matches_single_functions():
     labels = random_labels((24, 30), 12, 2)
     gts = [random_labels((24, 30), 4, s) for s in (3, 4, 5)]
+    br = boundary_recall(labels, gts, tolerance=1, aggregate=None)
+    bp = boundary_precision(labels, gts, tolerance=1, aggregate=None)
     for agg in ("best", "mean", None):
         s = superpixel_scores(labels, gts, tolerance=1, aggregate=agg)
-        np.testing.assert_allclose(s["asa"], achievable_segmentation_accuracy(labels, gts, aggregate=agg))
-        np.testing.assert_allclose(s["undersegmentation_error"], undersegmentation_error(labels, gts, aggregate=agg))
-        br = boundary_recall(labels, gts, tolerance=1, aggregate=None)
-        bp = boundary_precision(labels, gts, tolerance=1, aggregate=None)
-        np.testing.assert_allclose(s["boundary_recall"], boundary_recall(labels, gts, tolerance=1, aggregate=agg))
-        np.testing.assert_allclose(s["boundary_precision"], boundary_precision(labels, gts, tolerance=1, aggregate=agg))
+        singles = {
+            "asa": achievable_segmentation_accuracy(labels, gts, aggregate=agg),
+            "undersegmentation_error": undersegmentation_error(labels, gts, aggregate=agg),
+            "boundary_recall": boundary_recall(labels, gts, tolerance=1, aggregate=agg),
+            "boundary_precision": boundary_precision(labels, gts, tolerance=1, aggregate=agg),
+        }
+        for key, value in singles.items():
+            np.testing.assert_allclose(s[key], value, err_msg=key)
         if agg is None:
             np.testing.assert_allclose(s["f_beta"], f_measure(br, bp, beta=4))
     s = superpixel_scores(labels, gts, tolerance=1)

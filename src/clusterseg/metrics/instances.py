@@ -308,7 +308,13 @@ def match_instances_dataset(
         mis.append(mi)
         mims.append(np.full(mi.size, i, dtype=np.intp))
     return _summarise(
-        threshold, n_p, n_g, np.concatenate(mps), np.concatenate(mgs), np.concatenate(mis), np.concatenate(mims)
+        threshold,
+        n_p,
+        n_g,
+        np.concatenate(mps),
+        np.concatenate(mgs),
+        np.concatenate(mis),
+        np.concatenate(mims),
     )
 
 
@@ -350,7 +356,9 @@ def _instance_scores(entry: Any, ids: np.ndarray, areas: np.ndarray, image: int)
     else:
         arr = np.asarray(entry, dtype=float)
         if arr.ndim != 1:
-            raise ValueError(f"scores[{image}] must be 1-D (score of label l at index l), got shape {arr.shape}")
+            raise ValueError(
+                f"scores[{image}] must be 1-D (score of label l at index l), got shape {arr.shape}"
+            )
         if ids.size and ids.max() >= arr.size:
             raise ValueError(
                 f"scores[{image}] has {arr.size} entries but the image has instance label {ids.max()}"

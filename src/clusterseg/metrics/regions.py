@@ -506,7 +506,8 @@ def aggregate_region_scores(per_image: Sequence[Sequence[Mapping[str, float]]]) 
         try:
             return np.array([[float(d[key]) for d in row] for row in per_image])
         except KeyError as exc:
-            raise ValueError(f"region score dicts lack the key {exc.args[0]!r}; use region_scores()") from None
+            msg = f"region score dicts lack the key {exc.args[0]!r}; use region_scores()"
+            raise ValueError(msg) from None
 
     total = grab("covering_total")
     sc = ods_ois(grab("covering_count") / total, weights=total)
