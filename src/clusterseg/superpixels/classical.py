@@ -416,6 +416,12 @@ def lsc_labels(
     ImportError
         If opencv-contrib is not installed (``pip install clusterseg[opencv]``).
 
+    Notes
+    -----
+    OpenCV's LSC (observed with opencv-contrib 5.0) is not bit-for-bit
+    reproducible: repeated calls on the same image in one process can differ
+    in a few percent of the pixels, with the same number of superpixels.
+
     References
     ----------
     .. [1] Li, Z., Chen, J. "Superpixel Segmentation using Linear Spectral
