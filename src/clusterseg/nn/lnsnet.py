@@ -1,0 +1,521 @@
+"""LNSNet: non-iterative superpixels from a tiny CNN embedding (Zhu et al. [1]_).
+
+Modules (all shapes (B, C, H, W)):
+
+* :class:`FeatureEmbedder` (FEM): ASPP-style dilated 3x3 branches on the 5-channel
+  Lab+xy input, then two 3x3 convolutions, giving the embedding ``Z`` (B, 20, H, W).
+* :class:`SeedEstimationLayer` (SEL): pools ``Z`` onto the seed grid and predicts a
+  bounded offset for every grid seed. Seed features are read from ``Z`` by
+  *bilinear* sampling at the continuous seed position, so the offsets receive
+  gradients (the released code floors the positions and never trains the SEL).
+* Student-t clustering (:func:`student_t_kernel`, :func:`local_candidates`,
+  :func:`assign_local`, :func:`assign_global`). The default *local* assignment
+  compares each pixel only with the seeds of the 3x3 grid cells around its own
+  cell, so time and memory are O(N) and independent of the number of seeds;
+  the paper's *global* N x K assignment is kept for ablation.
+* :class:`ReconstructionHead`: 1x1 convolution ``Z -> X^r`` used by the GRM
+  (:mod:`clusterseg.nn.grm`) during training only.
+
+References
+----------
+.. [1] L. Zhu, Q. She, B. Zhang, Y. Lu, Z. Lu, D. Li, J. Hu. "Learning the
+       Superpixel in a Non-iterative and Lifelong Manner", CVPR 2021.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from clusterseg.nn.grm import GAL, GBL
+
+__all__ = [
+    "FeatureEmbedder",
+    "SeedEstimationLayer",
+    "ReconstructionHead",
+    "LNSNet",
+    "SeedGrid",
+    "seed_grid",
+    "student_t_kernel",
+    "local_candidates",
+    "assign_local",
+    "assign_global",
+    "sample_seeds",
+]
+
+
+# ----------------------------------------------------------------------------- grid
+@dataclass(frozen=True)
+class SeedGrid:
+    """Regular seed layout of ``rows x cols`` (nearly square) cells over an ``H x W`` image.
+
+    Pixel row ``r`` lies in cell row ``floor(r * rows / H)``; cell centres are at
+    ``(a + 0.5) * H / rows - 0.5`` (pixel coordinates).
+    """
+
+    height: int
+    width: int
+    rows: int
+    cols: int
+
+    @property
+    def n_seeds(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def cell_h(self) -> float:
+        return self.height / self.rows
+
+    @property
+    def cell_w(self) -> float:
+        return self.width / self.cols
+
+    def centres(self, device=None, dtype=torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cell-centre row coordinates (rows,) and column coordinates (cols,)."""
+        r = (torch.arange(self.rows, device=device, dtype=dtype) + 0.5) * self.cell_h - 0.5
+        c = (torch.arange(self.cols, device=device, dtype=dtype) + 0.5) * self.cell_w - 0.5
+        return r, c
+
+    def pixel_cells(self, device=None, row_start: int = 0, row_stop: int | None = None):
+        """Cell row of every pixel row in ``[row_start, row_stop)`` and cell column of every pixel column."""
+        row_stop = self.height if row_stop is None else row_stop
+        ar = torch.arange(row_start, row_stop, device=device, dtype=torch.long) * self.rows // self.height
+        ac = torch.arange(self.width, device=device, dtype=torch.long) * self.cols // self.width
+        return ar, ac
+
+
+def seed_grid(height: int, width: int, n_segments: int) -> SeedGrid:
+    """Choose a ``rows x cols`` grid with ``rows * cols ~= n_segments`` and square cells.
+
+    Parameters
+    ----------
+    height, width : int
+        Image size.
+    n_segments : int
+        Requested number of seeds ``K`` (>= 1).
+
+    Returns
+    -------
+    grid : SeedGrid
+
+    Examples
+    --------
+    >>> g = seed_grid(321, 481, 100)
+    >>> (g.rows, g.cols)
+    (8, 12)
+    """
+    if n_segments < 1:
+        raise ValueError(f"n_segments must be >= 1, got {n_segments}")
+    k = min(int(n_segments), height * width)
+    rows = max(1, min(height, int(round(math.sqrt(k * height / width)))))
+    cols = max(1, min(width, int(round(k / rows))))
+    return SeedGrid(int(height), int(width), rows, cols)
+
+
+# ----------------------------------------------------------------------------- modules
+class FeatureEmbedder(nn.Module):
+    """Feature Embedder Module (FEM) of LNSNet.
+
+    ``x`` (B, 5, H, W) -> ``Z`` (B, c2, H, W). Three parallel 3x3 branches
+    (dilation 1, 1, 2) on the reflect-padded input, concatenated with the input
+    (ASPP-style, Eq. 1), instance norm + ReLU, a fusion 3x3 conv to ``c1``
+    channels, concatenation with the input again, and a 3x3 conv to ``c2``
+    channels (Eq. 2). Reflection padding keeps the size. 7,390 parameters with the
+    defaults.
+
+    Parameters
+    ----------
+    in_channels, c_m, c1, c2 : int
+        Input channels and the widths ``C_m`` (per branch), ``C_1``, ``C_2``.
+    """
+
+    def __init__(self, in_channels: int = 5, c_m: int = 10, c1: int = 10, c2: int = 20):
+        super().__init__()
+        self.in_channels = in_channels
+        self.branch1 = nn.Conv2d(in_channels, c_m, 3, dilation=1)
+        self.branch2 = nn.Conv2d(in_channels, c_m, 3, dilation=1)
+        self.branch3 = nn.Conv2d(in_channels, c_m, 3, dilation=2, padding=1)
+        cat1 = in_channels + 3 * c_m
+        self.norm1 = nn.InstanceNorm2d(cat1, affine=True)
+        self.fuse = nn.Conv2d(cat1, c1, 3)
+        self.norm2 = nn.InstanceNorm2d(c1, affine=True)
+        self.embed = nn.Conv2d(c1 + in_channels, c2, 3)
+        self.norm3 = nn.InstanceNorm2d(c2, affine=True)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    # Stages before each instance norm; used by forward and by the tiled forward.
+    def _stage1(self, x):
+        xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        return torch.cat([x, self.branch1(xp), self.branch2(xp), self.branch3(xp)], dim=1)
+
+    def _stage2(self, h):
+        return self.fuse(F.pad(h, (1, 1, 1, 1), mode="reflect"))
+
+    def _stage3(self, h, x):
+        return self.embed(F.pad(torch.cat([h, x], dim=1), (1, 1, 1, 1), mode="reflect"))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.norm1(self._stage1(x)))
+        h = F.relu(self.norm2(self._stage2(h)))
+        return F.relu(self.norm3(self._stage3(h, x)))
+
+    @staticmethod
+    def _apply_norm(h, norm: nn.InstanceNorm2d, stats):
+        mean, var = stats
+        scale = norm.weight / torch.sqrt(var + norm.eps)
+        shift = norm.bias - mean * scale
+        return F.relu(h * scale.view(1, -1, 1, 1).to(h) + shift.view(1, -1, 1, 1).to(h))
+
+    @torch.no_grad()
+    def forward_tiled(self, x: torch.Tensor, tile_rows: int = 256, halo: int = 8) -> torch.Tensor:
+        """Exact forward pass in horizontal tiles to bound peak memory (inference only).
+
+        Instance-norm statistics are accumulated over the whole image in three
+        passes (one per norm), each tile is computed with a ``halo`` of extra rows
+        that is cropped away, so the result equals :meth:`forward` up to
+        floating-point rounding. Only the output ``Z`` is held in memory in full.
+        """
+        b, _, h, w = x.shape
+        tiles = [(r0, min(h, r0 + tile_rows)) for r0 in range(0, h, tile_rows)]
+        if len(tiles) > 1 and tiles[-1][1] - tiles[-1][0] < 2 * halo:
+            # merge a too-short last tile (reflection needs >= 2 rows)
+            last = tiles.pop()
+            tiles[-1] = (tiles[-1][0], last[1])
+
+        def run(r0, r1, upto, stats):
+            a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+            xt = x[:, :, a0:a1]
+            out = self._stage1(xt)
+            if upto > 1:
+                out = self._stage2(self._apply_norm(out, self.norm1, stats[0]))
+            if upto > 2:
+                out = self._stage3(self._apply_norm(out, self.norm2, stats[1]), xt)
+            if upto > 3:
+                out = self._apply_norm(out, self.norm3, stats[2])
+            return out[:, :, r0 - a0 : r0 - a0 + (r1 - r0)]
+
+        stats: list = []
+        n = float(h * w)
+        for stage in (1, 2, 3):
+            s1 = s2 = None
+            for r0, r1 in tiles:
+                t = run(r0, r1, stage, stats).double()
+                a = t.sum(dim=(2, 3))
+                q = (t * t).sum(dim=(2, 3))
+                s1 = a if s1 is None else s1 + a
+                s2 = q if s2 is None else s2 + q
+            mean = s1 / n
+            var = (s2 / n - mean * mean).clamp_min(0)
+            # one set of statistics per instance: keep batch dimension via broadcasting
+            stats.append((mean.float().squeeze(0), var.float().squeeze(0)) if b == 1 else (mean.float(), var.float()))
+        if b != 1:
+            raise ValueError("forward_tiled supports batch size 1 only")
+        z = torch.empty((b, self.norm3.num_features, h, w), dtype=x.dtype, device=x.device)
+        for r0, r1 in tiles:
+            z[:, :, r0:r1] = run(r0, r1, 4, stats)
+        return z
+
+
+class SeedEstimationLayer(nn.Module):
+    """Seed Estimation Layer (SEL): bounded offsets of the grid seeds from pooled ``Z``.
+
+    ``Z`` (B, C, H, W) is adaptively average-pooled to the (rows, cols) grid,
+    then 3x3 conv -> instance norm -> ReLU -> 1x1 conv to 3 channels (channel 0 is
+    the paper's unused seed score). Channels 1 and 2 give row/column offsets
+    ``max_shift * 2 * (sigmoid - 0.5)`` in units of the cell size, i.e. at most
+    ``max_shift`` cells (0.5 keeps a seed inside its own cell, as the paper's
+    text asks). 3,723 parameters with ``channels=20``.
+    """
+
+    def __init__(self, channels: int = 20, max_shift: float = 0.5):
+        super().__init__()
+        self.max_shift = float(max_shift)
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm = nn.InstanceNorm2d(channels, affine=True)
+        self.head = nn.Conv2d(channels, 3, 1)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.xavier_normal_(m.weight)
+                nn.init.zeros_(m.bias)
+
+    def forward(self, z: torch.Tensor, grid: SeedGrid) -> torch.Tensor:
+        """Offsets (B, 2, rows, cols) in cells (row offset, column offset)."""
+        pooled = F.adaptive_avg_pool2d(z, (grid.rows, grid.cols))
+        h = self.conv(pooled)
+        if grid.rows * grid.cols > 1:
+            h = self.norm(h)
+        else:  # instance norm of a single element is undefined: centre only
+            h = (h - h) * self.norm.weight.view(1, -1, 1, 1) + self.norm.bias.view(1, -1, 1, 1)
+        out = self.head(F.relu(h))
+        return self.max_shift * 2.0 * (torch.sigmoid(out[:, 1:3]) - 0.5)
+
+
+class ReconstructionHead(nn.Module):
+    """1x1 convolution ``Z`` (B, C, H, W) -> ``X^r`` (B, 5, H, W) (Eq. 8)."""
+
+    def __init__(self, channels: int = 20, out_channels: int = 5, n_colour: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_channels, 1)
+        self.n_colour = n_colour
+        nn.init.xavier_normal_(self.conv.weight)
+        nn.init.zeros_(self.conv.bias)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.conv(z)
+
+    def strength(self) -> torch.Tensor:
+        """Mean reconstruction strength ``g`` (C,) of Eq. 9: colour mean |W| times spatial mean |W|."""
+        w = self.conv.weight.detach().abs()[:, :, 0, 0]  # (out, C)
+        return w[: self.n_colour].mean(0) * w[self.n_colour :].mean(0)
+
+
+# ----------------------------------------------------------------------------- clustering
+def student_t_kernel(sq_dist: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
+    """Student-t similarity ``(1 + d / alpha) ** (-(alpha + 1) / 2)`` of squared distances."""
+    return (1.0 + sq_dist / alpha).pow(-(alpha + 1.0) / 2.0)
+
+
+def _window_offsets(radius: int) -> list[tuple[int, int]]:
+    return [(dr, dc) for dr in range(-radius, radius + 1) for dc in range(-radius, radius + 1)]
+
+
+def _cell_layout(n: int, parts: int, device=None):
+    """First pixel of every cell, cell sizes and the padded (parts, M) pixel index table."""
+    a = torch.arange(parts + 1, device=device, dtype=torch.long)
+    first = (a * n + parts - 1) // parts
+    sizes = first[1:] - first[:-1]
+    m = int(sizes.max())
+    u = torch.arange(m, device=device, dtype=torch.long)
+    table = first[:-1, None] + torch.minimum(u[None, :], sizes[:, None] - 1)
+    return first, sizes, table
+
+
+def _neighbour_seeds(seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int):
+    """Seed features (a1-a0, cols, R, C), seed ids and validity of the (2r+1)^2 cells around each cell."""
+    c = seed_feats.shape[1]
+    s = seed_feats.reshape(grid.rows, grid.cols, c)
+    ar = torch.arange(a0, a1, device=seed_feats.device)
+    ac = torch.arange(grid.cols, device=seed_feats.device)
+    feats, ids, valid = [], [], []
+    for dr, dc in _window_offsets(radius):
+        rr, cc = ar + dr, ac + dc
+        v = ((rr >= 0) & (rr < grid.rows))[:, None] & ((cc >= 0) & (cc < grid.cols))[None, :]
+        rr, cc = rr.clamp(0, grid.rows - 1), cc.clamp(0, grid.cols - 1)
+        feats.append(s[rr][:, cc])
+        ids.append(rr[:, None] * grid.cols + cc[None, :])
+        valid.append(v)
+    return torch.stack(feats, 2), torch.stack(ids, 2), torch.stack(valid, 2)
+
+
+def _cell_distances(z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int):
+    """Distances in the padded per-cell layout: (a1-a0, cols, Hm, Wm, R) plus ids/valid (a1-a0, cols, R)."""
+    _, c, hh, w = z.shape
+    rfirst, _, rtable = _cell_layout(grid.height, grid.rows, z.device)
+    _, _, ctable = _cell_layout(grid.width, grid.cols, z.device)
+    row_idx = rtable[a0:a1] - int(rfirst[a0])  # rows relative to the slice
+    hm, wm = row_idx.shape[1], ctable.shape[1]
+    zc = z[0][:, row_idx][:, :, :, ctable]  # (C, nr, Hm, cols, Wm)
+    nr = a1 - a0
+    zc = zc.permute(1, 3, 2, 4, 0).reshape(nr * grid.cols, hm * wm, c)
+    feats, ids, valid = _neighbour_seeds(seed_feats, grid, radius, a0, a1)
+    nb = feats.reshape(nr * grid.cols, -1, c)  # (k', R, C)
+    dot = torch.bmm(zc, nb.transpose(1, 2))  # (k', M, R)
+    d = (zc * zc).sum(-1, keepdim=True) + (nb * nb).sum(-1)[:, None, :] - 2.0 * dot
+    d = d.clamp_min(0).reshape(nr, grid.cols, hm, wm, -1)
+    return d, ids, valid, rfirst
+
+
+def _to_pixels(cell_values: torch.Tensor, grid: SeedGrid, a0: int, a1: int, device=None) -> torch.Tensor:
+    """Map (nr, cols, Hm, Wm, ...) per-cell values back to the pixels (h, W, ...) of cell rows [a0, a1)."""
+    rfirst, _, _ = _cell_layout(grid.height, grid.rows, device)
+    cfirst, _, _ = _cell_layout(grid.width, grid.cols, device)
+    r = torch.arange(int(rfirst[a0]), int(rfirst[a1]), device=device)
+    c = torch.arange(grid.width, device=device)
+    ar = r * grid.rows // grid.height
+    ac = c * grid.cols // grid.width
+    ur = r - rfirst[ar]
+    vc = c - cfirst[ac]
+    return cell_values[(ar - a0)[:, None], ac[None, :], ur[:, None], vc[None, :]]
+
+
+def local_candidates(
+    z: torch.Tensor,
+    seed_feats: torch.Tensor,
+    grid: SeedGrid,
+    radius: int = 1,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Squared feature distances of each pixel to the seeds of its ``(2r+1)^2`` neighbouring cells.
+
+    Pixels are gathered once into a padded per-cell layout and compared with
+    the neighbouring seeds of their cell by one batched matrix product, so the
+    cost is O(N (2r+1)^2 C), independent of the number of seeds. Differentiable
+    with respect to ``z`` and ``seed_feats``.
+
+    Parameters
+    ----------
+    z : (1, C, H, W) tensor
+        Embedding.
+    seed_feats : (K, C) tensor
+        Seed features in grid raster order (``K = rows * cols``).
+    grid : SeedGrid
+    radius : int
+        Window radius in cells (1 -> 3x3 = 9 candidates).
+
+    Returns
+    -------
+    sq_dist : (R, H, W) tensor
+        ``R = (2 radius + 1)^2`` candidates in raster order of the window offsets;
+        ``inf`` where the candidate cell is outside the grid.
+    index : (R, H, W) long tensor
+        Seed index of every candidate (clamped into the grid where invalid).
+    valid : (R, H, W) bool tensor
+    """
+    d, ids, valid, _ = _cell_distances(z, seed_feats, grid, radius, 0, grid.rows)
+    d = _to_pixels(d, grid, 0, grid.rows, z.device).permute(2, 0, 1)
+    cells_r = torch.arange(grid.height, device=z.device) * grid.rows // grid.height
+    cells_c = torch.arange(grid.width, device=z.device) * grid.cols // grid.width
+    idx = ids[cells_r[:, None], cells_c[None, :]].permute(2, 0, 1)
+    val = valid[cells_r[:, None], cells_c[None, :]].permute(2, 0, 1)
+    d = torch.where(val, d, torch.full_like(d, float("inf")))
+    return d, idx, val
+
+
+@torch.no_grad()
+def assign_local(
+    z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int = 1, tile_pixels: int = 1 << 20
+) -> torch.Tensor:
+    """Hard local assignment: label (H, W) long of the nearest seed among the neighbouring cells.
+
+    Argmax of the Student-t kernel equals argmin of the feature distance. Whole
+    rows of cells are processed together, about ``tile_pixels`` pixels at a
+    time, so peak memory stays bounded on very large images.
+    """
+    h, w = z.shape[2], z.shape[3]
+    out = torch.empty((h, w), dtype=torch.long, device=z.device)
+    rfirst, _, _ = _cell_layout(grid.height, grid.rows, z.device)
+    step = max(1, int(tile_pixels // max(1, w * max(1, h // grid.rows))))
+    for a0 in range(0, grid.rows, step):
+        a1 = min(grid.rows, a0 + step)
+        p0, p1 = int(rfirst[a0]), int(rfirst[a1])
+        d, ids, valid, _ = _cell_distances(z[:, :, p0:p1], seed_feats, grid, radius, a0, a1)
+        d = d.masked_fill(~valid[:, :, None, None, :], float("inf"))
+        best = d.argmin(-1)  # (nr, cols, Hm, Wm)
+        best_px = _to_pixels(best, grid, a0, a1, z.device)
+        cells_r = torch.arange(p0, p1, device=z.device) * grid.rows // grid.height - a0
+        cells_c = torch.arange(w, device=z.device) * grid.cols // grid.width
+        out[p0:p1] = ids[cells_r[:, None], cells_c[None, :], best_px]
+    return out
+
+
+@torch.no_grad()
+def assign_global(z: torch.Tensor, seed_feats: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    """Hard global assignment (paper Eq. 6-7): every pixel against every seed, in pixel chunks."""
+    _, c, h, w = z.shape
+    flat = z[0].reshape(c, -1).t()
+    s_norm = (seed_feats * seed_feats).sum(1)
+    out = torch.empty(flat.shape[0], dtype=torch.long, device=z.device)
+    for i in range(0, flat.shape[0], chunk):
+        part = flat[i : i + chunk]
+        d = s_norm[None, :] - 2.0 * part @ seed_feats.t()
+        out[i : i + chunk] = d.argmin(1)
+    return out.reshape(h, w)
+
+
+def sample_seeds(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+    """Bilinearly sample ``z`` (1, C, H, W) at continuous pixel positions -> (K, C)."""
+    _, c, h, w = z.shape
+    gx = cols / max(w - 1, 1) * 2.0 - 1.0 if w > 1 else torch.zeros_like(cols)
+    gy = rows / max(h - 1, 1) * 2.0 - 1.0 if h > 1 else torch.zeros_like(rows)
+    g = torch.stack([gx, gy], dim=-1).view(1, 1, -1, 2).to(z.dtype)
+    out = F.grid_sample(z, g, mode="bilinear", padding_mode="border", align_corners=True)
+    return out[0, :, 0].t()
+
+
+# ----------------------------------------------------------------------------- network
+class LNSNet(nn.Module):
+    """LNSNet with FEM, SEL, reconstruction head and GRM buffers (about 11.2K parameters).
+
+    Parameters
+    ----------
+    in_channels, c_m, c1, c2 : int
+        Network widths (paper: 5, 10, 10, 20).
+    max_shift : float
+        Maximum seed offset in cells.
+    alpha : float
+        Student-t degrees of freedom (kernel exponent ``-(alpha+1)/2``).
+    gal_momentum : float
+        ``lambda`` of the GAL memory update (Eq. 10).
+    gbl_eps : float
+        GBL contour threshold (Eq. 12).
+
+    Examples
+    --------
+    >>> net = LNSNet()
+    >>> sum(p.numel() for p in net.parameters())
+    11218
+    >>> x = torch.randn(1, 5, 24, 32)
+    >>> out = net(x, 12)
+    >>> out["labels"].shape if "labels" in out else out["z"].shape
+    torch.Size([1, 20, 24, 32])
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 5,
+        c_m: int = 10,
+        c1: int = 10,
+        c2: int = 20,
+        max_shift: float = 0.5,
+        alpha: float = 1.0,
+        gal_momentum: float = 0.5,
+        gbl_eps: float = 0.7,
+    ):
+        super().__init__()
+        self.alpha = float(alpha)
+        self.fem = FeatureEmbedder(in_channels, c_m, c1, c2)
+        self.sel = SeedEstimationLayer(c2, max_shift)
+        self.recon = ReconstructionHead(c2, in_channels)
+        self.gal = GAL(c2, gal_momentum)
+        self.gbl = GBL(gbl_eps)
+
+    def seed_positions(
+        self, z: torch.Tensor, grid: SeedGrid, use_sel: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Continuous seed positions (row (K,), col (K,)) in pixels, grid raster order."""
+        cr, cc = grid.centres(z.device, z.dtype)
+        rows = cr[:, None].expand(grid.rows, grid.cols)
+        cols = cc[None, :].expand(grid.rows, grid.cols)
+        if use_sel:
+            off = self.sel(z, grid)[0]
+            rows = rows + off[0] * grid.cell_h
+            cols = cols + off[1] * grid.cell_w
+        rows = rows.reshape(-1).clamp(0, grid.height - 1)
+        cols = cols.reshape(-1).clamp(0, grid.width - 1)
+        return rows, cols
+
+    def forward(self, x: torch.Tensor, n_segments: int, use_sel: bool = True) -> dict:
+        """Embed and place seeds.
+
+        Parameters
+        ----------
+        x : (1, 5, H, W) tensor
+            Standardised Lab+xy features.
+        n_segments : int
+            Requested number of seeds.
+
+        Returns
+        -------
+        dict with ``z`` (1, C, H, W), ``grid`` (SeedGrid), ``seed_rows``/``seed_cols`` (K,),
+        ``seed_feats`` (K, C).
+        """
+        z = self.fem(x)
+        grid = seed_grid(x.shape[2], x.shape[3], n_segments)
+        rows, cols = self.seed_positions(z, grid, use_sel)
+        return {"z": z, "grid": grid, "seed_rows": rows, "seed_cols": cols, "seed_feats": sample_seeds(z, rows, cols)}

@@ -1,0 +1,206 @@
+"""LNSNet superpixels (Zhu et al. [1]_) with exact counts and linear-time assignment.
+
+:func:`lnsnet_superpixels` embeds the image with the feature embedder, places
+``rows x cols ~= n_segments`` seeds on a square-cell grid, shifts them with the
+seed estimation layer, assigns every pixel to the most similar seed among the
+3x3 neighbouring cells (Student-t kernel, i.e. nearest in the embedding) and
+finally enforces connectivity, merging fragments so that the number of
+superpixels stays close to ``n_segments``.
+
+References
+----------
+.. [1] L. Zhu, Q. She, B. Zhang, Y. Lu, Z. Lu, D. Li, J. Hu. "Learning the
+       Superpixel in a Non-iterative and Lifelong Manner", CVPR 2021.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
+
+_DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "lnsnet_bsds500.pt"
+_TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row tiles
+
+
+def default_weights_path() -> Path:
+    """Path of the weights shipped with clusterseg (trained on BSDS500 train)."""
+    return _DEFAULT_WEIGHTS
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_model(path: str, mtime: float):
+    from clusterseg.training.lifelong import load_lnsnet
+
+    return load_lnsnet(path)
+
+
+def load_model(weights=None):
+    """Return an :class:`~clusterseg.nn.lnsnet.LNSNet` in eval mode.
+
+    Parameters
+    ----------
+    weights : None, path or LNSNet
+        ``None`` loads the shipped weights; a path loads a weights file or a
+        training checkpoint; a module is used as is.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the weights file does not exist.
+    """
+    from clusterseg.nn.lnsnet import LNSNet
+
+    if isinstance(weights, LNSNet):
+        return weights.eval()
+    path = Path(weights) if weights is not None else _DEFAULT_WEIGHTS
+    if not path.is_file():
+        hint = (
+            " (the default LNSNet weights are not installed; train some with "
+            "`clusterseg train lnsnet` and pass weights=...)"
+            if weights is None
+            else ""
+        )
+        raise FileNotFoundError(f"LNSNet weights not found: {path}{hint}")
+    return _cached_model(str(path.resolve()), os.path.getmtime(path))
+
+
+def _connect(labels: np.ndarray, n_segments: int, min_size_factor: float, max_size_factor: float) -> np.ndarray:
+    from clusterseg.superpixels.connectivity import enforce_connectivity
+
+    area = labels.size / max(1, n_segments)
+    min_size = max(1, int(min_size_factor * area))
+    max_size = max(min_size + 1, int(max_size_factor * area))
+    return enforce_connectivity(labels, min_size=min_size, max_size=max_size)
+
+
+def lnsnet_superpixels(
+    image: np.ndarray,
+    n_segments: int = 200,
+    *,
+    weights=None,
+    assignment: str = "local",
+    seed_layer: bool = True,
+    adapt_steps: int = 0,
+    adapt_lr: float = 3e-4,
+    contours: str = "sobel",
+    min_size_factor: float = 0.3,
+    max_size_factor: float = 3.0,
+    enforce_connectivity: bool = True,
+    device: str | torch.device | None = None,
+    channel_axis: int | None = -1,
+) -> np.ndarray:
+    """Superpixels from a trained LNSNet.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, 3|4) array
+        Greyscale, RGB or RGBA image; any dtype accepted by
+        :func:`clusterseg._validation.to_float_rgb` (the dispatcher passes float
+        RGB in [0, 1]).
+    n_segments : int
+        Requested number of superpixels ``K``. The seed grid has
+        ``rows x cols ~= K`` square cells; the returned count is close to ``K``.
+    weights : None, path or LNSNet
+        Model weights; ``None`` uses the weights shipped with clusterseg.
+    assignment : {"local", "global"}
+        ``"local"`` compares each pixel with the seeds of the 3x3 neighbouring
+        grid cells only (O(N), independent of K); ``"global"`` with every seed
+        (O(N K), the paper's clustering layer).
+    seed_layer : bool
+        Shift the grid seeds with the seed estimation layer (``False``: grid centres).
+    adapt_steps : int
+        Test-time adaptation: fine-tune a copy of the model on this image for
+        this many iterations (feature phase of the training loss) before assigning.
+    adapt_lr : float
+        Adam learning rate of the adaptation.
+    contours : {"sobel", "canny"}
+        Contour map used by GBL during adaptation.
+    min_size_factor, max_size_factor : float
+        Connectivity post-processing: fragments smaller than
+        ``min_size_factor * N / K`` pixels are merged into a neighbour, preferring
+        neighbours that stay below ``max_size_factor * N / K``.
+    enforce_connectivity : bool
+        Apply the post-processing (``False`` returns the raw seed labels, which
+        may be disconnected and not consecutive).
+    device : str or torch.device, optional
+        Torch device (default CPU).
+    channel_axis : int or None
+        Colour axis of ``image``.
+
+    Returns
+    -------
+    labels : (H, W) int32 ndarray
+        Labels ``0..n-1``, every segment connected.
+
+    Raises
+    ------
+    ValueError
+        For an empty image, NaN/inf values, a bad ``n_segments`` or option.
+    FileNotFoundError
+        If ``weights`` (or the shipped weights) cannot be found.
+
+    References
+    ----------
+    .. [1] L. Zhu et al., "Learning the Superpixel in a Non-iterative and
+           Lifelong Manner", CVPR 2021.
+
+    Examples
+    --------
+    >>> from clusterseg.nn.lnsnet import LNSNet
+    >>> img = np.random.default_rng(0).random((32, 48, 3))
+    >>> labels = lnsnet_superpixels(img, 12, weights=LNSNet())
+    >>> labels.shape, labels.dtype
+    ((32, 48), dtype('int32'))
+    """
+    from clusterseg._validation import check_n_segments, to_float_rgb
+    from clusterseg.features import lab_xy_features
+    from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
+
+    if assignment not in ("local", "global"):
+        raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
+    if int(adapt_steps) < 0:
+        raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
+    if min_size_factor < 0 or max_size_factor <= 0:
+        raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
+    rgb = to_float_rgb(image, channel_axis=channel_axis)
+    h, w = rgb.shape[:2]
+    n_segments = check_n_segments(n_segments, h * w)
+    model = load_model(weights)
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    x = torch.from_numpy(lab_xy_features(rgb)).to(dev)[None]
+    if adapt_steps > 0:
+        from clusterseg.training.contours import contour_map
+        from clusterseg.training.lifelong import adapt_lnsnet
+
+        model = copy.deepcopy(model).to(dev)
+        bnd = torch.from_numpy(contour_map(rgb, contours)).to(dev)
+        with torch.enable_grad():
+            adapt_lnsnet(model, x, bnd, n_segments, adapt_steps, lr=adapt_lr)
+    else:
+        model = model.to(dev)
+    del rgb
+    with torch.inference_mode():
+        if h * w > _TILED_PIXELS:
+            z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w))
+        else:
+            z = model.fem(x)
+        del x
+        grid = seed_grid(h, w, n_segments)
+        rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
+        seeds = sample_seeds(z, rows, cols)
+        if assignment == "local":
+            labels = assign_local(z, seeds, grid)
+        else:
+            labels = assign_global(z, seeds)
+        del z
+    labels = labels.to(torch.int32).cpu().numpy()
+    if not enforce_connectivity:
+        return labels
+    return _connect(labels, n_segments, min_size_factor, max_size_factor)

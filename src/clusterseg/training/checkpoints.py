@@ -1,0 +1,91 @@
+"""Safe checkpoint files: atomic writes and ``weights_only`` loading.
+
+A checkpoint is a plain ``dict`` of tensors, numbers, strings, lists and dicts
+(no pickled classes), so it can be read with ``torch.load(weights_only=True)``.
+Writes go to a temporary file in the same directory followed by
+:func:`os.replace`, so an interrupted save never leaves a truncated file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+
+
+class CheckpointError(ValueError):
+    """Raised for a missing, unreadable or malformed checkpoint."""
+
+
+def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
+    """Atomically write ``obj`` to ``path`` with :func:`torch.save`.
+
+    Parameters
+    ----------
+    obj : dict
+        Tensors, numbers, strings, lists, tuples and dicts only.
+    path : path-like
+        Destination; parent directories are created.
+
+    Returns
+    -------
+    path : Path
+    """
+    if not isinstance(obj, dict):
+        raise TypeError(f"checkpoint must be a dict, got {type(obj).__name__}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(obj, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def load_checkpoint(path: str | Path, *, required_keys: tuple[str, ...] = (), map_location: str = "cpu") -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
+
+    Parameters
+    ----------
+    path : path-like
+    required_keys : tuple of str
+        Keys that must be present.
+    map_location : str
+        Device for the tensors.
+
+    Returns
+    -------
+    obj : dict
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, corrupt, not a dict, or lacks a required key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # corrupt, truncated, or contains non-allowlisted objects
+        raise CheckpointError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"checkpoint {path} does not hold a dict (got {type(obj).__name__})")
+    missing = [k for k in required_keys if k not in obj]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks keys {missing}")
+    return obj

@@ -1,0 +1,468 @@
+"""Lifelong (one image after another) training of LNSNet (Zhu et al. [1]_).
+
+One model and one Adam optimiser are carried through a stream of images. Each
+image is learned for ``iters_feature`` iterations with the seed estimation
+layer frozen (feature embedder and reconstruction head learn from the
+range-limited clustering loss + ``beta`` x the GBL-rescaled reconstruction
+loss, with GAL rescaling the embedding gradients), then ``iters_seed``
+iterations with everything but the seed layer frozen. The GAL memory (a model
+buffer) is updated after every image.
+
+After every image a checkpoint is written atomically (model, optimiser, GAL
+memory, index of the next image, RNG state and the image list), so
+``resume=True`` continues exactly where an interrupted run stopped; a CSV log
+holds the losses of every image.
+
+References
+----------
+.. [1] L. Zhu et al., "Learning the Superpixel in a Non-iterative and Lifelong
+       Manner", CVPR 2021.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from clusterseg.features import lab_xy_features
+from clusterseg.nn.losses import (
+    inner_window_mask,
+    range_limited_clustering_loss,
+    range_regulariser,
+    reconstruction_loss,
+    seed_centroid_loss,
+    soft_assignment,
+)
+from clusterseg.nn.lnsnet import LNSNet, local_candidates, sample_seeds, seed_grid, student_t_kernel
+from clusterseg.training.checkpoints import load_checkpoint, save_checkpoint
+from clusterseg.training.contours import contour_map
+
+__all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
+WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
+CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
+CSV_FIELDS = [
+    "index", "image", "height", "width", "n_segments", "loss_cluster", "loss_reg",
+    "loss_recon", "loss_seed", "seed_shift", "gal_scale_mean", "seconds",
+]
+
+
+def _range_radius(n_range: int) -> int:
+    r = (math.isqrt(n_range) - 1) // 2
+    if n_range < 1 or (2 * r + 1) ** 2 != n_range:
+        raise ValueError(f"n_range must be the square of an odd number (9, 25, ...), got {n_range}")
+    return r
+
+
+def lnsnet_losses(
+    model: LNSNet,
+    x: torch.Tensor,
+    boundary: torch.Tensor | None,
+    n_segments: int,
+    *,
+    phase: str = "feature",
+    beta: float = 10.0,
+    phi: float = 1.0,
+    n_range: int = 9,
+    reg_weight: float = 1.0,
+    seed_weight: float = 1.0,
+    gal: bool = True,
+    gbl: bool = True,
+    seed_layer: bool = True,
+    z: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """All LNSNet training losses for one iteration on one image.
+
+    Parameters
+    ----------
+    model : LNSNet
+    x : (1, 5, H, W) tensor
+        Standardised Lab+xy features (also the reconstruction target).
+    boundary : (H, W) tensor or None
+        Edge probability in [0, 1] for GBL (ignored when ``gbl=False``).
+    n_segments : int
+        Number of grid seeds.
+    phase : {"feature", "seed"}
+        ``"feature"``: ``L = L_c + l(P) + beta L_r`` (Eq. 13) through the embedder.
+        ``"seed"``: embedder evaluated without gradient; ``L = L_c + l(P) +
+        seed_weight * L_seed`` flows into the seed layer only (through the
+        bilinearly sampled seed features and the centroid term).
+    beta, phi : float
+        Loss weights of Eq. 13 and 18.
+    n_range : int
+        Range mask size ``n`` (nearest ``n`` grid seeds; 9 = 3x3 cells).
+    reg_weight : float
+        Weight of the regulariser ``l(P)`` of Eq. 17 (computed against the ring
+        of cells just outside the range; 0 disables it and halves the cost).
+    seed_weight : float
+        Weight of the seed-centroid loss in the seed phase.
+    gal, gbl, seed_layer : bool
+        Enable the GAL, GBL and seed estimation layer (ablation switches).
+    z : (1, C, H, W) tensor, optional
+        Precomputed embedding for the seed phase (the embedder is frozen there).
+
+    Returns
+    -------
+    dict of scalar tensors: ``total``, ``cluster``, ``reg``, ``recon``, ``seed``, ``shift``.
+    """
+    inner = _range_radius(n_range)
+    radius = inner + 1 if reg_weight > 0 else inner
+    zero = x.new_zeros(())
+    if phase == "feature":
+        z = model.fem(x)
+        if gal:
+            z = model.gal(z, model.recon.strength())
+    elif phase == "seed":
+        if z is None:
+            with torch.no_grad():
+                z = model.fem(x)
+    else:
+        raise ValueError(f"phase must be 'feature' or 'seed', got {phase!r}")
+    grid = seed_grid(x.shape[2], x.shape[3], n_segments)
+    rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
+    seeds = sample_seeds(z, rows, cols)
+    d, idx, valid = local_candidates(z, seeds, grid, radius)
+    kernel = torch.where(valid, student_t_kernel(torch.where(valid, d, torch.zeros_like(d)), model.alpha), torch.zeros_like(d))
+    in_range = inner_window_mask(radius, inner, x.device)[:, None, None] & valid
+    l_c = range_limited_clustering_loss(kernel, idx, in_range, grid.n_seeds)
+    l_reg = range_regulariser(kernel, in_range) if reg_weight > 0 else zero
+    total = l_c + reg_weight * l_reg
+    l_r = zero
+    l_s = zero
+    if phase == "feature":
+        xr = model.recon(z)
+        if gbl and boundary is not None:
+            xr = model.gbl(xr, boundary)
+        l_r = reconstruction_loss(xr, x, phi)
+        total = total + beta * l_r
+    elif seed_layer:
+        p_range = soft_assignment(kernel) * in_range
+        pr = torch.arange(grid.height, device=x.device, dtype=x.dtype)[:, None].expand(grid.height, grid.width)
+        pc = torch.arange(grid.width, device=x.device, dtype=x.dtype)[None, :].expand(grid.height, grid.width)
+        l_s = seed_centroid_loss(rows, cols, p_range, idx, pr, pc, grid.cell_h, grid.cell_w)
+        total = total + seed_weight * l_s
+    with torch.no_grad():
+        cr, cc = grid.centres(x.device, x.dtype)
+        shift = torch.sqrt(
+            ((rows.view(grid.rows, grid.cols) - cr[:, None]) / grid.cell_h) ** 2
+            + ((cols.view(grid.rows, grid.cols) - cc[None, :]) / grid.cell_w) ** 2
+        ).mean()
+    return {"total": total, "cluster": l_c, "reg": l_reg, "recon": l_r, "seed": l_s, "shift": shift}
+
+
+def _set_phase(model: LNSNet, phase: str) -> None:
+    feature = phase == "feature"
+    for p in model.fem.parameters():
+        p.requires_grad_(feature)
+    for p in model.recon.parameters():
+        p.requires_grad_(feature)
+    for p in model.sel.parameters():
+        p.requires_grad_(not feature)
+
+
+def list_images(images: str | Path | Iterable[str | Path]) -> list[Path]:
+    """Image files of a directory (sorted by name) or the given paths, checked to exist."""
+    if isinstance(images, (str, Path)):
+        root = Path(images)
+        if root.is_dir():
+            paths = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        else:
+            paths = [root]
+    else:
+        paths = [Path(p) for p in images]
+    if not paths:
+        raise ValueError(f"no images found in {images}")
+    for p in paths:
+        if not p.is_file():
+            raise FileNotFoundError(f"image not found: {p}")
+    return paths
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    from clusterseg._validation import to_float_rgb
+    from clusterseg.io import read_image
+
+    return to_float_rgb(read_image(path))
+
+
+def _random_window(shape: tuple[int, int], crop: int | None, rng: np.random.Generator) -> tuple[slice, slice]:
+    h, w = shape
+    if crop is None:
+        return slice(0, h), slice(0, w)
+    ch, cw = min(h, crop), min(w, crop)
+    r0 = int(rng.integers(0, h - ch + 1))
+    c0 = int(rng.integers(0, w - cw + 1))
+    return slice(r0, r0 + ch), slice(c0, c0 + cw)
+
+
+def _sample_k(rng: np.random.Generator, k_range: tuple[int, int] | int, area_ratio: float) -> int:
+    if isinstance(k_range, (int, np.integer)):
+        k = float(k_range)
+    else:
+        lo, hi = k_range
+        k = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    return max(4, int(round(k * area_ratio)))
+
+
+def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None) -> Path:
+    """Write a small weights file (state dict incl. GAL memory + architecture) atomically."""
+    obj = {
+        "format": WEIGHTS_FORMAT,
+        "arch": {"max_shift": model.sel.max_shift, "alpha": model.alpha},
+        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+    }
+    if extra:
+        obj["meta"] = extra
+    return save_checkpoint(obj, path)
+
+
+def load_lnsnet(path: str | Path) -> LNSNet:
+    """Build an :class:`LNSNet` from a weights file, a training checkpoint or a raw state dict.
+
+    Raises
+    ------
+    clusterseg.training.checkpoints.CheckpointError
+        If the file is missing, corrupt or holds no LNSNet weights.
+    """
+    from clusterseg.training.checkpoints import CheckpointError
+
+    obj = load_checkpoint(path)
+    arch = obj.get("arch", {}) if isinstance(obj.get("arch", {}), dict) else {}
+    if "state_dict" in obj:
+        sd = obj["state_dict"]
+    elif "model" in obj:
+        sd = obj["model"]
+        arch = obj.get("config", {}).get("arch", arch)
+    else:
+        sd = obj
+    model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)))
+    try:
+        model.load_state_dict(sd)
+    except (RuntimeError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path} does not hold LNSNet weights: {exc}") from exc
+    return model.eval()
+
+
+def adapt_lnsnet(
+    model: LNSNet,
+    x: torch.Tensor,
+    boundary: torch.Tensor | None,
+    n_segments: int,
+    steps: int,
+    lr: float = 3e-4,
+    **loss_kwargs,
+) -> LNSNet:
+    """Fine-tune ``model`` in place on one image for ``steps`` feature-phase iterations."""
+    model.train()
+    _set_phase(model, "feature")
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    for _ in range(int(steps)):
+        losses = lnsnet_losses(model, x, boundary, n_segments, phase="feature", **loss_kwargs)
+        opt.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        opt.step()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return model.eval()
+
+
+def train_lnsnet(
+    images: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    contours: str | Path = "sobel",
+    iters_feature: int = 40,
+    iters_seed: int = 10,
+    lr: float = 3e-4,
+    beta: float = 10.0,
+    phi: float = 1.0,
+    n_range: int = 9,
+    reg_weight: float = 1.0,
+    seed_weight: float = 1.0,
+    gal: bool = True,
+    gbl: bool = True,
+    seed_layer: bool = True,
+    gal_momentum: float = 0.5,
+    gbl_eps: float = 0.7,
+    n_segments: int | tuple[int, int] = (100, 1000),
+    crop: int | None = 256,
+    max_images: int | None = None,
+    seed: int = 0,
+    resume: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    weights_name: str = "lnsnet_weights.pt",
+    callback=None,
+) -> Path:
+    """Train LNSNet on a stream of images, one at a time (lifelong learning).
+
+    Parameters
+    ----------
+    images : directory, path or sequence of paths
+        Training images, learned in (sorted) order.
+    out_dir : path
+        Run directory: ``checkpoint.pt`` (after every image), ``log.csv``,
+        ``config.json`` and the final weights ``weights_name``.
+    contours : {"sobel", "canny"} or directory
+        Contour maps ``B`` for GBL; a directory holds one map per image, named
+        like the image (1 = edge).
+    iters_feature, iters_seed : int
+        Per-image schedule (paper: 40 + 10): embedder iterations with the seed
+        layer frozen, then seed-layer iterations with the embedder frozen.
+    lr : float
+        Adam learning rate (paper: 3e-4).
+    beta, phi, n_range : float, float, int
+        Loss weights and range mask size (paper: 10, 1, 9).
+    reg_weight, seed_weight : float
+        Weights of the range regulariser (Eq. 17) and of the seed-centroid loss.
+    gal, gbl, seed_layer : bool
+        Ablation switches (all on = full LNSNet).
+    gal_momentum, gbl_eps : float
+        GAL memory momentum ``lambda`` (Eq. 10) and GBL threshold ``epsilon`` (Eq. 12).
+    n_segments : int or (int, int)
+        Number of seeds, or a range from which ``K`` is drawn log-uniformly per
+        image (as superpixel count of the *full* image; it is scaled by the crop
+        area so the superpixel size is what the range says).
+    crop : int or None
+        Train on one random ``crop x crop`` window per image (``None``: whole image).
+    max_images : int, optional
+        Use only the first ``max_images`` images.
+    seed : int
+        Seed of the per-image random generators (crop, K) and of the initial weights.
+    resume : bool
+        Continue the run in ``out_dir`` from its checkpoint. Without it an
+        existing checkpoint is an error (nothing is overwritten).
+    threads : int, optional
+        ``torch.set_num_threads`` for this run.
+    progress : bool
+        Show a progress bar with ETA.
+    weights_name : str
+        File name of the final weights in ``out_dir``.
+    callback : callable, optional
+        ``callback(index, model)`` after every image (e.g. for forgetting studies).
+
+    Returns
+    -------
+    path : Path
+        The final weights file.
+    """
+    if threads is not None:
+        torch.set_num_threads(int(threads))
+    paths = list_images(images)
+    if max_images is not None:
+        paths = paths[: int(max_images)]
+    _range_radius(n_range)
+    if iters_feature < 0 or iters_seed < 0 or iters_feature + iters_seed == 0:
+        raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
+    if isinstance(contours, str) and contours not in ("sobel", "canny") and not Path(contours).is_dir():
+        raise ValueError(f"contours must be 'sobel', 'canny' or a directory, got {contours!r}")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_path = out_dir / "checkpoint.pt"
+    log_path = out_dir / "log.csv"
+    names = [p.name for p in paths]
+    config = {
+        "contours": str(contours), "iters_feature": iters_feature, "iters_seed": iters_seed, "lr": lr,
+        "beta": beta, "phi": phi, "n_range": n_range, "reg_weight": reg_weight, "seed_weight": seed_weight,
+        "gal": gal, "gbl": gbl, "seed_layer": seed_layer, "gal_momentum": gal_momentum, "gbl_eps": gbl_eps,
+        "n_segments": list(n_segments) if isinstance(n_segments, tuple) else n_segments,
+        "crop": crop, "seed": seed, "arch": {"max_shift": 0.5, "alpha": 1.0},
+    }
+
+    torch.manual_seed(seed)
+    model = LNSNet(gal_momentum=gal_momentum, gbl_eps=gbl_eps)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    start = 0
+    if ckpt_path.exists():
+        if not resume:
+            raise FileExistsError(f"{ckpt_path} exists; pass resume=True (--resume) to continue that run")
+        ck = load_checkpoint(ckpt_path, required_keys=("model", "optimizer", "next_index", "images"))
+        if list(ck["images"]) != names[: len(ck["images"])] and list(ck["images"]) != names:
+            raise ValueError(f"the images differ from the ones of the run in {out_dir}; cannot resume")
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        start = int(ck["next_index"])
+        if "torch_rng" in ck:
+            torch.set_rng_state(ck["torch_rng"])
+    elif resume and not ckpt_path.exists():
+        raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2))
+    if start == 0 or not log_path.exists():
+        with open(log_path, "w", newline="") as fh:
+            csv.writer(fh).writerow(CSV_FIELDS)
+
+    model.train()
+    bar = None
+    if progress and start < len(paths):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        bar = Progress(TextColumn("[bold]LNSNet"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                       TimeElapsedColumn(), TimeRemainingColumn())
+        bar.start()
+        task = bar.add_task("train", total=len(paths), completed=start, info="")
+    try:
+        for index in range(start, len(paths)):
+            t0 = time.perf_counter()
+            path = paths[index]
+            rng = np.random.default_rng([seed, index])
+            rgb_full = _load_rgb(path)
+            full_area = rgb_full.shape[0] * rgb_full.shape[1]
+            bnd_full = contour_map(rgb_full, contours, stem=path.stem)
+            window = _random_window(rgb_full.shape[:2], crop, rng)
+            rgb = np.ascontiguousarray(rgb_full[window])
+            x = torch.from_numpy(lab_xy_features(rgb))[None]
+            k = _sample_k(rng, n_segments, rgb.shape[0] * rgb.shape[1] / full_area)
+            bnd = torch.from_numpy(np.ascontiguousarray(bnd_full[window]))
+            rec = {"cluster": 0.0, "reg": 0.0, "recon": 0.0, "seed": 0.0, "shift": 0.0}
+            for phase, iters in (("feature", iters_feature), ("seed", iters_seed if seed_layer else 0)):
+                if iters == 0:
+                    continue
+                _set_phase(model, phase)
+                z_frozen = None
+                if phase == "seed":
+                    with torch.no_grad():
+                        z_frozen = model.fem(x)
+                for _ in range(iters):
+                    losses = lnsnet_losses(model, x, bnd if gbl else None, k, phase=phase, beta=beta, phi=phi,
+                                           n_range=n_range, reg_weight=reg_weight, seed_weight=seed_weight,
+                                           gal=gal, gbl=gbl, seed_layer=seed_layer, z=z_frozen)
+                    opt.zero_grad(set_to_none=True)
+                    losses["total"].backward()
+                    opt.step()
+                for key in rec:
+                    if phase == "feature" and key in ("cluster", "reg", "recon", "shift"):
+                        rec[key] = float(losses[key].detach())
+                    if phase == "seed" and key in ("seed", "shift"):
+                        rec[key] = float(losses[key].detach())
+            strength = model.recon.strength()
+            gal_scale = float(model.gal.scale(strength).mean())
+            if gal:
+                model.gal.update_memory(strength)
+            for p in model.parameters():
+                p.requires_grad_(True)
+            seconds = time.perf_counter() - t0
+            with open(log_path, "a", newline="") as fh:
+                csv.writer(fh).writerow([index, path.name, x.shape[2], x.shape[3], k, f"{rec['cluster']:.6g}",
+                                         f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}",
+                                         f"{rec['shift']:.4f}", f"{gal_scale:.4f}", f"{seconds:.2f}"])
+            save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                             "next_index": index + 1, "images": names, "config": config,
+                             "torch_rng": torch.get_rng_state()}, ckpt_path)
+            if callback is not None:
+                callback(index, model)
+                model.train()
+            if bar is not None:
+                bar.update(task, advance=1, info=f"{path.name} K={k} Lc={rec['cluster']:.3f} Lr={rec['recon']:.3f}")
+    finally:
+        if bar is not None:
+            bar.stop()
+    model.eval()
+    return save_lnsnet_weights(model, out_dir / weights_name, extra={"images": len(paths), "config": json.dumps(config)})
