@@ -1,1 +1,26 @@
-"""clusterseg.unsupervised"""
+"""clusterseg.unsupervised: label-free segmentation on a superpixel graph.
+
+- :func:`segment` -- one image, ``method="dsc"`` (Deep Superpixel Cut) or
+  ``"spwnet"`` (SP-WNet trained on the image itself).
+- :func:`segment_hierarchy` -- several region counts from one optimisation.
+- :func:`segment_sequence` / :func:`iter_segment_sequence` -- videos and 3-D
+  volumes with one SP-WNet trained on a few frames (consistent class ids).
+- :class:`SPWNetModel` -- fit / predict / save / load.
+"""
+
+from .api import METHODS, iter_segment_sequence, segment, segment_hierarchy, segment_sequence
+from .dsc import DSCResult, deep_superpixel_cut
+from .spwnet import PatchSampler, SPWNetConfig, SPWNetModel
+
+__all__ = [
+    "DSCResult",
+    "METHODS",
+    "PatchSampler",
+    "SPWNetConfig",
+    "SPWNetModel",
+    "deep_superpixel_cut",
+    "iter_segment_sequence",
+    "segment",
+    "segment_hierarchy",
+    "segment_sequence",
+]

@@ -1,0 +1,354 @@
+"""High-level API: ``segment``, ``segment_hierarchy`` and ``segment_sequence``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..graph.pooling import pool_mean
+from ..graph.spectral import merge_hierarchy
+from ._common import ProgressLike, as_rgb, make_progress, merge_small_fragments, relabel, upscale_labels
+from .dsc import _check_k, deep_superpixel_cut
+from .spwnet import SPWNetModel
+
+__all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_sequence", "METHODS"]
+
+METHODS = ("dsc", "spwnet")
+
+#: SP-WNet defaults for single-image mode (CPU-sized network).
+_SPWNET_IMAGE_DEFAULTS = dict(ch_mul=8, n_blocks=3, max_side=240, n_superpixels=600)
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    return method
+
+
+def _levels(small_labels: np.ndarray, pixel_features: np.ndarray, full_shape, ks, min_size) -> dict[int, np.ndarray]:
+    """Ward-merge regions of ``small_labels`` on mean ``pixel_features`` (D, h, w)."""
+    r = int(small_labels.max()) + 1
+    feats = pool_mean(torch.from_numpy(np.ascontiguousarray(pixel_features, dtype=np.float32)),
+                      small_labels.astype(np.int64), r).numpy()
+    levels = merge_hierarchy(small_labels, feats, ks)
+    return {k: merge_small_fragments(upscale_labels(v, full_shape), min_size) for k, v in levels.items()}
+
+
+def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixels, max_iter, random_state,
+         progress, kwargs):
+    """Run one optimisation; return (labels, small_labels, pixel_features, min_size)."""
+    rgb = as_rgb(image, channel_axis)
+    full_shape = rgb.shape[:2]
+    min_size = kwargs.pop("min_size", None)
+    min_size = max(1, full_shape[0] * full_shape[1] // 1000) if min_size is None else int(min_size)
+    if method == "dsc":
+        opts = dict(kwargs)
+        if n_superpixels is not None:
+            opts["n_superpixels"] = n_superpixels
+        if max_iter is not None:
+            opts["max_iter"] = max_iter
+        res = deep_superpixel_cut(rgb, n_segments, superpixel_method=superpixel_method, min_size=min_size,
+                                  random_state=random_state, progress=progress, **opts)
+        feats = res.node_features[res.superpixels].transpose(2, 0, 1)
+        return res.labels, res.small_labels, feats, min_size
+    opts = dict(_SPWNET_IMAGE_DEFAULTS)
+    epochs = kwargs.pop("epochs", None)
+    if max_iter is not None:
+        epochs = max(1, int(max_iter) // opts.get("n_batches", 8))
+    opts.update(kwargs)
+    if n_superpixels is not None:
+        opts["n_superpixels"] = n_superpixels
+    model = SPWNetModel(n_segments, superpixel_method=superpixel_method, random_state=random_state, **opts)
+    model.fit([rgb], epochs=epochs or 10, progress=progress)
+    logits, small_rgb = model.predict_logits(rgb)
+    small = relabel(model._labels_from_logits(logits, small_rgb))
+    labels = merge_small_fragments(upscale_labels(small, full_shape), min_size)
+    feats = torch.softmax(torch.from_numpy(logits), 0).numpy()
+    return labels, small, feats, min_size
+
+
+def segment(
+    image: np.ndarray,
+    n_segments: int = 8,
+    *,
+    method: str = "dsc",
+    channel_axis: int | None = -1,
+    superpixel_method: str = "slic",
+    n_superpixels: int | None = None,
+    max_iter: int | None = None,
+    random_state: int | None = 0,
+    return_hierarchy: bool = False,
+    progress: ProgressLike = False,
+    **kwargs: Any,
+):
+    """Unsupervised segmentation of one image into at most ``n_segments`` regions.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) ndarray
+        Greyscale, RGB or RGBA image.
+    n_segments : int
+        K, the number of classes to partition into (>= 2). The result has at
+        most K labels (fewer when the optimisation merges classes).
+    method : {"dsc", "spwnet"}
+        ``"dsc"``: Deep Superpixel Cut [1]_ (per-image SuperAE + DSC,
+        :func:`~clusterseg.unsupervised.dsc.deep_superpixel_cut`);
+        ``"spwnet"``: SP-WNet [2]_ trained on patches of this image
+        (:class:`~clusterseg.unsupervised.spwnet.SPWNetModel`).
+    channel_axis : int or None
+    superpixel_method : str
+        Over-segmentation the graph is built on (any
+        :func:`clusterseg.superpixels.superpixels` method).
+    n_superpixels : int, optional
+        Superpixels at the working resolution (DSC default 400, SP-WNet 600).
+    max_iter : int, optional
+        DSC: maximum partition iterations (default 128, early stopping when
+        labels are stable); SP-WNet: training steps (default 80).
+    random_state : int or None
+        Seed (torch's global RNG state is restored afterwards).
+    return_hierarchy : bool
+        Also return ``{k: labels}`` for every ``k`` from 2 to the number of
+        regions found, obtained from the same optimisation by Ward-merging
+        adjacent regions on their learned features (see
+        :func:`segment_hierarchy`).
+    progress : callable(done, total) or bool
+        Progress callback for the optimisation; ``True`` prints to stderr.
+    **kwargs
+        Method options (see the functions above), e.g. ``beta``, ``ae_iter``,
+        ``affinity``, ``max_side``, ``min_size``.
+
+    Returns
+    -------
+    labels : (H, W) int32 ndarray
+        Consecutive labels ``0..n-1`` with ``n <= n_segments``.
+    hierarchy : dict, only if ``return_hierarchy``
+
+    References
+    ----------
+    .. [1] Lin, Q., Zhong, W., & Lu, J. (2021). Deep Superpixel Cut for
+           Unsupervised Image Segmentation. arXiv:2103.06031.
+    .. [2] Leng, K., et al. (2024). Unsupervised Few-Shot Image Segmentation
+           with Dense Feature Learning and Sparse Clustering. VISAPP 2024.
+
+    Examples
+    --------
+    >>> from skimage.data import coffee
+    >>> labels = segment(coffee()[::4, ::4], n_segments=6)  # doctest: +SKIP
+    >>> labels.dtype, labels.max() < 6  # doctest: +SKIP
+    (dtype('int32'), True)
+    """
+    _check_method(method)
+    n_segments = _check_k(n_segments)
+    labels, small, feats, min_size = _run(image, n_segments, method, channel_axis, superpixel_method,
+                                          n_superpixels, max_iter, random_state, progress, dict(kwargs))
+    if not return_hierarchy:
+        return labels
+    n = int(small.max()) + 1
+    return labels, _levels(small, feats, labels.shape, range(1, n + 1), min_size)
+
+
+def segment_hierarchy(
+    image: np.ndarray,
+    n_segments: Iterable[int] = (2, 3, 4, 6, 8, 12, 16),
+    *,
+    method: str = "dsc",
+    max_segments: int | None = None,
+    channel_axis: int | None = -1,
+    random_state: int | None = 0,
+    progress: ProgressLike = False,
+    **kwargs: Any,
+) -> dict[int, np.ndarray]:
+    """Several segmentations, coarse to fine, from one optimisation.
+
+    The method runs once with ``K = max_segments`` (default: the largest
+    requested count); its regions are then merged greedily, two adjacent
+    regions at a time, by the Ward criterion on their mean learned features
+    (DSC: SuperAE embedding + Lab colour; SP-WNet: class probabilities),
+    recording the label map whenever the region count reaches a requested
+    value. This is how the BSDS500 ODS/OIS benchmark sweeps the scale.
+
+    Parameters
+    ----------
+    image : ndarray
+    n_segments : iterable of int
+        Requested region counts.
+    method : {"dsc", "spwnet"}
+    max_segments : int, optional
+        K of the single optimisation.
+    **kwargs
+        Passed to :func:`segment`.
+
+    Returns
+    -------
+    dict k -> (H, W) int32 label map with at most k labels (exactly
+    ``min(k, regions found)``).
+    """
+    ks = sorted({int(k) for k in n_segments})
+    if not ks or ks[0] < 1:
+        raise ValueError(f"n_segments must be positive integers, got {n_segments!r}")
+    kmax = _check_k(max(max_segments or ks[-1], 2))
+    _check_method(method)
+    _, small, feats, min_size = _run(image, kmax, method, channel_axis, kwargs.pop("superpixel_method", "slic"),
+                                     kwargs.pop("n_superpixels", None), kwargs.pop("max_iter", None),
+                                     random_state, progress, dict(kwargs))
+    full_shape = as_rgb(image, channel_axis).shape[:2]
+    return _levels(small, feats, full_shape, ks, min_size)
+
+
+# --------------------------------------------------------------------- sequences
+def _as_sequence(frames_or_volume, axis: int, channel_axis: int | None):
+    """Return (indexable frames, per-frame channel_axis)."""
+    if isinstance(frames_or_volume, (str, os.PathLike)):
+        from ..io import read_frames, read_video, read_volume
+
+        p = Path(frames_or_volume)
+        if p.is_dir() or any(ch in str(p) for ch in "*?["):
+            return read_frames(p), -1
+        if not p.exists():
+            raise FileNotFoundError(f"No such file or folder: '{p}'")
+        if p.suffix.lower() in (".tif", ".tiff", ".npy"):
+            frames_or_volume = read_volume(p)
+        else:
+            return read_video(p), -1
+    if isinstance(frames_or_volume, np.ndarray):
+        arr = frames_or_volume
+        if arr.ndim == 3:  # greyscale volume / video
+            return np.moveaxis(arr, axis, 0), None
+        if arr.ndim == 4:  # colour frames, channels last
+            if axis % 4 == 3:
+                raise ValueError("axis must not be the channel axis (the last one) of a 4-D array")
+            return np.moveaxis(arr, axis, 0), -1
+        raise ValueError(f"frames_or_volume must be a 3-D (Z, H, W) or 4-D (T, H, W, C) array, got shape {arr.shape}")
+    if isinstance(frames_or_volume, Sequence):
+        if len(frames_or_volume) == 0:
+            raise ValueError("frames_or_volume is empty")
+        return frames_or_volume, channel_axis
+    raise TypeError(f"frames_or_volume must be an array, a sequence of arrays or a path, got {type(frames_or_volume).__name__}")
+
+
+def _train_indices(train_on, n: int) -> list[int]:
+    if isinstance(train_on, (int, np.integer)) and not isinstance(train_on, bool):
+        if train_on < 1:
+            raise ValueError(f"train_on must be >= 1, got {train_on}")
+        k = min(int(train_on), n)
+        return sorted({int(round(i)) for i in np.linspace(0, n - 1, k + 2)[1:-1]}) if k < n else list(range(n))
+    idx = [int(i) for i in train_on]
+    if not idx:
+        raise ValueError("train_on is empty")
+    bad = [i for i in idx if not -n <= i < n]
+    if bad:
+        raise ValueError(f"train_on indices {bad} are out of range for {n} frames")
+    return [i % n for i in idx]
+
+
+def iter_segment_sequence(
+    frames_or_volume,
+    n_segments: int = 32,
+    *,
+    train_on: int | Sequence[int] = 4,
+    method: str = "spwnet",
+    axis: int = 0,
+    channel_axis: int | None = -1,
+    model: SPWNetModel | None = None,
+    epochs: int = 10,
+    full_resolution: bool = True,
+    progress: ProgressLike = False,
+    fit_progress: ProgressLike = False,
+    random_state: int | None = 0,
+    **model_kwargs: Any,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Generator form of :func:`segment_sequence`: yields ``(index, labels)`` per frame.
+
+    Frames are read and segmented one at a time (a lazy frame folder is
+    never held in memory). Pass a fitted ``model`` to skip training.
+    """
+    if method != "spwnet":
+        raise ValueError(f"segment_sequence supports method='spwnet' only, got {method!r}")
+    frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
+    n = len(frames)
+    if n == 0:
+        raise ValueError("frames_or_volume is empty")
+    if model is None:
+        model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
+        idx = _train_indices(train_on, n)
+        model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=fit_progress)
+    cb = make_progress(progress, "frames")
+    for i in range(n):
+        yield i, model.predict(frames[i], channel_axis=ch_axis, full_resolution=full_resolution)
+        cb(i + 1, n)
+
+
+def segment_sequence(
+    frames_or_volume,
+    n_segments: int = 32,
+    *,
+    train_on: int | Sequence[int] = 4,
+    method: str = "spwnet",
+    axis: int = 0,
+    channel_axis: int | None = -1,
+    model: SPWNetModel | None = None,
+    epochs: int = 10,
+    full_resolution: bool = True,
+    return_model: bool = False,
+    progress: ProgressLike = False,
+    fit_progress: ProgressLike = False,
+    random_state: int | None = 0,
+    **model_kwargs: Any,
+):
+    """Segment every frame of a video or slice of a volume with one SP-WNet.
+
+    An :class:`~clusterseg.unsupervised.spwnet.SPWNetModel` is trained on a
+    few frames (``train_on``) and applied to all of them, so that class ids
+    (0..K-1) mean the same thing in every frame / slice.
+
+    Parameters
+    ----------
+    frames_or_volume : ndarray, sequence of ndarrays or path
+        ``(T, H, W, C)`` colour frames, ``(Z, H, W)`` greyscale volume, a list
+        of images, a folder / glob of frames, a TIFF or ``.npy`` stack, or a
+        video file readable by imageio.
+    n_segments : int
+        Number of classes K.
+    train_on : int or sequence of int
+        Number of evenly spaced training frames, or their indices.
+    method : {"spwnet"}
+    axis : int
+        Slicing axis of an array / stack.
+    channel_axis : int or None
+        Channel axis of the frames when a sequence of arrays is passed.
+    model : SPWNetModel, optional
+        A fitted model to apply (training is skipped).
+    epochs : int
+        Training epochs (x ``n_batches`` steps).
+    full_resolution : bool
+        Labels at the input size (else at the model's working resolution).
+    return_model : bool
+        Also return the trained model.
+    progress : callable(done, total) or bool
+        Progress over frames (``True`` prints to stderr).
+    fit_progress : callable(done, total) or bool
+        Progress over training steps.
+    random_state : int or None
+    **model_kwargs
+        :class:`~clusterseg.unsupervised.spwnet.SPWNetConfig` options.
+
+    Returns
+    -------
+    labels : (T, H, W) int32 ndarray
+        Frame-stacked class maps (slices stacked along axis 0).
+    model : SPWNetModel, only if ``return_model``
+    """
+    frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
+    if model is None:
+        model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
+        idx = _train_indices(train_on, len(frames))
+        model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=fit_progress)
+    out = np.stack([lab for _, lab in iter_segment_sequence(frames, n_segments, method=method, model=model,
+                                                             channel_axis=ch_axis, full_resolution=full_resolution,
+                                                             progress=progress)])
+    return (out, model) if return_model else out
