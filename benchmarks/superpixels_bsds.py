@@ -1,0 +1,317 @@
+"""Superpixel benchmark on BSDS500: quality and speed of every method at several K.
+
+For each method and each requested number of superpixels K, every image of the
+split is segmented with :func:`clusterseg.superpixels.superpixels` (timed alone,
+serially, with torch/OpenCV/BLAS limited to ``--threads``); then ASA, BR, BP,
+UE and CO are computed with :func:`clusterseg.metrics.superpixel.superpixel_scores`
+(optionally in ``--jobs`` worker processes, after the timing is done).
+
+Conventions (see the header of the written table):
+
+* ASA, BR, BP (tolerance 2 px, disk) and UE are computed against each human
+  ground truth and the **best** one is kept per image (max for ASA/BR/BP, min
+  for UE, each metric separately) -- the convention of the LNSNet/SSN
+  evaluations; means over the ground truths are stored in the JSON cache too.
+  Values are then averaged over the images. CO (Schick et al.) does not depend
+  on the ground truth.
+* "count" is the mean actual number of superpixels, which differs from K;
+  compare methods at matched counts (the plot uses the count as x axis).
+* "ms" is the median wall time per image of the ``superpixels()`` call
+  (including input conversion and the final connectivity pass, and for
+  felzenszwalb its scale search). "vs SLIC" is that time divided by the
+  scikit-image SLIC time at the same K **from the same run**; rows taken from
+  the cache keep the ratio of the run that produced them.
+
+Results are cached per (method, K) in a JSON file next to the table, so that
+``--methods lnsnet slic`` reruns only those rows and merges them with the
+others. Examples::
+
+    python benchmarks/superpixels_bsds.py --limit 5 --out /tmp/sp_check.md
+    python benchmarks/superpixels_bsds.py            # all classical methods, full val
+    python benchmarks/superpixels_bsds.py --methods slic lnsnet   # add LNSNet rows
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    REPO_ROOT,
+    command_line,
+    header_lines,
+    markdown_table,
+    set_threads,
+    utc_now,
+    write_text_atomic,
+)
+
+DEFAULT_KS = (100, 200, 300, 400, 600, 800, 1000)
+CLASSICAL = ("slic", "snic", "felzenszwalb", "watershed", "seeds", "lsc", "opencv_slic")
+DISPLAY = {
+    "slic": "SLIC (skimage)",
+    "snic": "SNIC (pysnic)",
+    "felzenszwalb": "Felzenszwalb (skimage)",
+    "watershed": "compact watershed (skimage)",
+    "seeds": "SEEDS (OpenCV)",
+    "lsc": "LSC (OpenCV)",
+    "opencv_slic": "SLIC (OpenCV)",
+    "lnsnet": "LNSNet (clusterseg)",
+}
+REFERENCE = "slic"
+
+# filled in the parent before the worker pool forks
+_GTS: list[list[np.ndarray]] = []
+
+
+def _scores(args: tuple[int, np.ndarray]) -> dict:
+    from clusterseg.metrics.superpixel import superpixel_scores
+
+    index, labels = args
+    s = superpixel_scores(labels, _GTS[index], tolerance=2, aggregate=None)
+    out = {"count": int(s["n_segments"]), "co": float(s["compactness"])}
+    for key, name, best in (
+        ("asa", "asa", np.max),
+        ("boundary_recall", "br", np.max),
+        ("boundary_precision", "bp", np.max),
+        ("undersegmentation_error", "ue", np.min),
+    ):
+        values = np.asarray(s[key], dtype=float)
+        out[name] = float(best(values))
+        out[name + "_mean_gt"] = float(values.mean())
+    return out
+
+
+def lnsnet_usable() -> tuple[bool, str]:
+    """Whether ``method="lnsnet"`` runs here (module importable, weights load)."""
+    try:
+        from clusterseg.superpixels import superpixels
+
+        superpixels(np.zeros((32, 32, 3), dtype=np.uint8) + 128, 4, method="lnsnet")
+    except Exception as exc:  # noqa: BLE001 - any failure means "skip it"
+        return False, f"{type(exc).__name__}: {exc}"
+    return True, ""
+
+
+def evaluate(method: str, ks, images, jobs: int, log) -> dict[int, dict]:
+    from clusterseg.superpixels import superpixels
+
+    superpixels(images[0], ks[0], method=method)  # warm-up (imports, weights), untimed
+    results = {}
+    for k in ks:
+        labels, times = [], []
+        t0 = time.perf_counter()
+        for img in images:
+            start = time.perf_counter()
+            lab = superpixels(img, k, method=method)
+            times.append(1000.0 * (time.perf_counter() - start))
+            labels.append(lab)
+        seg_s = time.perf_counter() - t0
+        work = list(enumerate(labels))
+        if jobs > 1:
+            with mp.get_context("fork").Pool(jobs) as pool:
+                per_image = pool.map(_scores, work, chunksize=4)
+        else:
+            per_image = [_scores(w) for w in work]
+        keys = per_image[0].keys()
+        arr = {key: np.array([p[key] for p in per_image], dtype=float) for key in keys}
+        row = {key: float(v.mean()) for key, v in arr.items()}
+        row.update(
+            method=method,
+            k=int(k),
+            n_images=len(images),
+            ms_median=float(np.median(times)),
+            ms_mean=float(np.mean(times)),
+            count_min=int(arr["count"].min()),
+            count_max=int(arr["count"].max()),
+            per_image={"count": arr["count"].astype(int).tolist(), "ms": [round(t, 2) for t in times]},
+            date=utc_now(),
+        )
+        results[int(k)] = row
+        log(
+            f"{method:13s} K={k:5d} count={row['count']:7.1f} ASA={row['asa']:.4f} BR={row['br']:.4f} "
+            f"UE={row['ue']:.4f} ms={row['ms_median']:.1f} (segmentation {seg_s:.0f} s)"
+        )
+    return results
+
+
+def add_ratios(rows: dict[int, dict], reference: dict[int, dict] | None) -> None:
+    for k, row in rows.items():
+        if reference and k in reference and reference[k]["ms_median"] > 0:
+            row["ms_vs_slic"] = row["ms_median"] / reference[k]["ms_median"]
+
+
+def load_cache(path: Path) -> dict:
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return {"rows": {}}
+
+
+def write_table(path: Path, cache: dict, args, command: str) -> None:
+    rows = cache["rows"]
+    methods = [m for m in (*CLASSICAL, "lnsnet") if any(r["method"] == m for r in rows.values())]
+    methods += sorted({r["method"] for r in rows.values()} - set(methods))
+    ks = sorted({r["k"] for r in rows.values()})
+    n_images = sorted({r["n_images"] for r in rows.values()})
+    lines = header_lines(f"Superpixels on BSDS500 {args.split}", threads=args.threads, command=command)
+    lines += [
+        f"Images: {', '.join(map(str, n_images))} of the {args.split} split "
+        f"({'mixed runs!' if len(n_images) > 1 else 'all rows'}). Requested K: {', '.join(map(str, ks))}.",
+        "",
+        "- **ASA**, **BR**, **BP** (boundary tolerance 2 px, disk), **UE** (Neubert & Protzel's corrected "
+        "under-segmentation error): per image the best over the human ground truths (max, min for UE), then "
+        "the mean over images. **CO**: compactness (Schick et al.). Higher is better except UE.",
+        "- **count**: mean actual number of superpixels (methods over- or undershoot K; compare at matched counts, "
+        f"see the plot `{path.with_suffix('.png').name}`).",
+        "- **ms**: median wall time of one `clusterseg.superpixels(image, K, method=...)` call on a 481x321 image "
+        f"(single process, {args.threads} threads; the CPU may be shared with other jobs, so read times relative "
+        "to each other). **vs SLIC**: ms divided by scikit-image SLIC's ms at the same K in the same run "
+        "(rows from different runs keep the ratio of their own run; rerun `--methods slic <method>` together "
+        "for a fair ratio).",
+        "- All methods end with the same `enforce_connectivity` pass (fragments < 0.25 H W / K merged).",
+        "",
+    ]
+    headers = ["method", "count", "ASA", "BR", "BP", "UE", "CO", "ms", "vs SLIC"]
+    for k in ks:
+        lines.append(f"### K = {k}")
+        lines.append("")
+        table = []
+        for m in methods:
+            r = rows.get(f"{m}|{k}")
+            if r is None:
+                continue
+            ratio = r.get("ms_vs_slic")
+            table.append(
+                [
+                    DISPLAY.get(m, m),
+                    f"{r['count']:.0f}",
+                    f"{r['asa']:.4f}",
+                    f"{r['br']:.4f}",
+                    f"{r['bp']:.4f}",
+                    f"{r['ue']:.4f}",
+                    f"{r['co']:.3f}",
+                    f"{r['ms_median']:.0f}",
+                    "-" if ratio is None else f"{ratio:.2f}",
+                ]
+            )
+        lines += markdown_table(headers, table)
+        lines.append("")
+    lines.append("Runs merged into this table (latest last):")
+    lines.append("")
+    for run in cache.get("runs", []):
+        lines.append(f"- {run['date']}: `{run['command']}` ({', '.join(run['methods'])}; {run['n_images']} images)")
+    lines.append("")
+    write_text_atomic(path, "\n".join(lines))
+
+
+def plot(path: Path, cache: dict) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = cache["rows"]
+    methods = [m for m in (*CLASSICAL, "lnsnet") if any(r["method"] == m for r in rows.values())]
+    methods += sorted({r["method"] for r in rows.values()} - set(methods))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    for ax, key, title in zip(axes, ("asa", "br", "ue"), ("ASA (higher is better)", "Boundary recall (higher is better)", "Under-segmentation error (lower is better)")):
+        for m in methods:
+            pts = sorted((r["count"], r[key]) for r in rows.values() if r["method"] == m)
+            x, y = zip(*pts)
+            style = dict(lw=2.5, marker="o") if m == "lnsnet" else dict(lw=1.4, marker=".")
+            ax.plot(x, y, label=DISPLAY.get(m, m), **style)
+        ax.set_xscale("log")
+        ax.set_xlabel("actual number of superpixels (mean, log scale)")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle("BSDS500 val superpixels: quality against the actual segment count")
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--split", default="val", choices=("train", "val", "test"))
+    parser.add_argument("--n-segments", type=int, nargs="+", default=list(DEFAULT_KS))
+    parser.add_argument("--methods", nargs="+", default=None, help="default: every installed classical method, plus lnsnet when it runs")
+    parser.add_argument("--limit", type=int, default=None, help="only the first N images")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=1, help="processes for the metric computation (after timing)")
+    parser.add_argument("--root", default=None, help="BSDS500 folder (default: clusterseg.datasets.data_root())")
+    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks/results/superpixels_bsds_val.md"))
+    parser.add_argument("--fresh", action="store_true", help="ignore the JSON cache of earlier runs")
+    args = parser.parse_args(argv)
+    command = command_line()
+
+    set_threads(args.threads)
+    from clusterseg.datasets import bsds500
+    from clusterseg.superpixels import available_methods
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    if args.methods is None:
+        methods = [m for m in CLASSICAL if m in available_methods()]
+        ok, why = lnsnet_usable()
+        if ok:
+            methods.append("lnsnet")
+        else:
+            log(f"lnsnet skipped ({why})")
+    else:
+        methods = list(args.methods)
+        unknown = set(methods) - set(available_methods(installed_only=False))
+        if unknown:
+            parser.error(f"unknown methods {sorted(unknown)}; known: {available_methods(installed_only=False)}")
+
+    out = Path(args.out)
+    cache_path = out.with_suffix(".json")
+    cache = {"rows": {}} if args.fresh else load_cache(cache_path)
+
+    dataset = bsds500(args.root, split=args.split, limit=args.limit)
+    log(f"loading {len(dataset)} {args.split} images")
+    images, gts = [], []
+    for sample in dataset:
+        images.append(sample.image)
+        gts.append(sample.segmentations)
+    _GTS[:] = gts
+    ks = sorted(set(args.n_segments))
+
+    # SLIC first, so every other method gets its time ratio from this run
+    order = sorted(methods, key=lambda m: m != REFERENCE)
+    cache.setdefault("runs", []).append(
+        {"command": command, "date": utc_now(), "methods": order, "n_images": len(images)}
+    )
+    reference = None
+    for method in order:
+        rows = evaluate(method, ks, images, args.jobs, log)
+        if method == REFERENCE:
+            reference = rows
+        elif reference is None:  # take SLIC from the cache when it was not rerun
+            cached = {r["k"]: r for r in cache["rows"].values() if r["method"] == REFERENCE}
+            reference = cached or None
+            if reference:
+                log("time ratios use cached SLIC timings from an earlier run")
+        add_ratios(rows, reference)
+        for k, row in rows.items():
+            cache["rows"][f"{method}|{k}"] = row
+        cache["split"] = args.split
+        write_text_atomic(cache_path, json.dumps(cache, indent=1))
+        write_table(out, cache, args, command)
+        plot(out.with_suffix(".png"), cache)
+        log(f"{method} done -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
