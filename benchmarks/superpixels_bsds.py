@@ -43,6 +43,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+try:  # run from a checkout without installing the package
+    import clusterseg  # noqa: F401
+except ImportError:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from _common import (  # noqa: E402
     REPO_ROOT,
     command_line,

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from skimage.measure import label as cc_label
 
-import clusterseg.superpixels as sp_pkg
 from clusterseg.superpixels import available_methods, superpixels
 from clusterseg.superpixels.classical import grid_seeds
 
@@ -223,7 +222,6 @@ def test_lnsnet_is_delegated(scene, monkeypatch):
     fake = types.ModuleType("clusterseg.superpixels.lnsnet")
     fake.lnsnet_superpixels = fake_lnsnet
     monkeypatch.setitem(sys.modules, "clusterseg.superpixels.lnsnet", fake)
-    monkeypatch.setattr(sp_pkg, "lnsnet", fake, raising=False)
     out = superpixels(scene[:20, :30], 6, method="lnsnet", min_size_factor=0, weights="w.pt")
     assert calls["n_segments"] == 6 and calls["kwargs"] == {"weights": "w.pt"}
     rgb = calls["rgb"]

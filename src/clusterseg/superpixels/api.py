@@ -210,7 +210,8 @@ def superpixels(
             raise ValueError(f"compactness must be a finite number >= 0, got {compactness}")
 
     if key == "lnsnet":
-        from . import lnsnet  # lazy: needs torch and the shipped weights
+        # lazy: needs torch and the shipped weights
+        lnsnet = importlib.import_module("clusterseg.superpixels.lnsnet")
 
         if compactness is not None:
             kwargs["compactness"] = compactness
