@@ -18,9 +18,11 @@ Conventions (see the header of the written table):
   compare methods at matched counts (the plot uses the count as x axis).
 * "ms" is the median wall time per image of the ``superpixels()`` call
   (including input conversion and the final connectivity pass, and for
-  felzenszwalb its scale search). "vs SLIC" is that time divided by the
-  scikit-image SLIC time at the same K **from the same run**; rows taken from
-  the cache keep the ratio of the run that produced them.
+  felzenszwalb its scale search). The methods are timed in rotation on each
+  image so that load from other processes hits them alike. "vs SLIC" is that
+  time divided by the scikit-image SLIC time at the same K **from the same
+  run**; rows taken from the cache keep the ratio of the run that produced
+  them (so rerun ``--methods slic <method>`` together).
 
 Results are cached per (method, K) in a JSON file next to the table, so that
 ``--methods lnsnet slic`` reruns only those rows and merges them with the
@@ -104,52 +106,58 @@ def lnsnet_usable() -> tuple[bool, str]:
     return True, ""
 
 
-def evaluate(method: str, ks, images, jobs: int, log) -> dict[int, dict]:
+def evaluate(methods, k: int, images, jobs: int, log) -> dict[str, dict]:
+    """Segment every image with every method at one K, then score the results.
+
+    The methods are timed in rotation on each image (image 1 with every method,
+    then image 2, ...), so that a varying load from other processes affects
+    all methods alike and the time ratios stay meaningful on a shared machine.
+    """
     from clusterseg.superpixels import superpixels
 
-    superpixels(images[0], ks[0], method=method)  # warm-up (imports, weights), untimed
-    results = {}
-    for k in ks:
-        labels, times = [], []
-        t0 = time.perf_counter()
-        for img in images:
+    labels = {m: [] for m in methods}
+    times = {m: [] for m in methods}
+    t0 = time.perf_counter()
+    for img in images:
+        for m in methods:
             start = time.perf_counter()
-            lab = superpixels(img, k, method=method)
-            times.append(1000.0 * (time.perf_counter() - start))
-            labels.append(lab)
-        seg_s = time.perf_counter() - t0
-        work = list(enumerate(labels))
+            lab = superpixels(img, k, method=m)
+            times[m].append(1000.0 * (time.perf_counter() - start))
+            labels[m].append(lab)
+    log(f"K={k}: segmented {len(images)} images with {len(methods)} methods in {time.perf_counter() - t0:.0f} s")
+    results = {}
+    for m in methods:
+        work = list(enumerate(labels[m]))
         if jobs > 1:
             with mp.get_context("fork").Pool(jobs) as pool:
                 per_image = pool.map(_scores, work, chunksize=4)
         else:
             per_image = [_scores(w) for w in work]
-        keys = per_image[0].keys()
-        arr = {key: np.array([p[key] for p in per_image], dtype=float) for key in keys}
+        arr = {key: np.array([p[key] for p in per_image], dtype=float) for key in per_image[0]}
         row = {key: float(v.mean()) for key, v in arr.items()}
         row.update(
-            method=method,
+            method=m,
             k=int(k),
             n_images=len(images),
-            ms_median=float(np.median(times)),
-            ms_mean=float(np.mean(times)),
+            ms_median=float(np.median(times[m])),
+            ms_mean=float(np.mean(times[m])),
             count_min=int(arr["count"].min()),
             count_max=int(arr["count"].max()),
-            per_image={"count": arr["count"].astype(int).tolist(), "ms": [round(t, 2) for t in times]},
+            per_image={"count": arr["count"].astype(int).tolist(), "ms": [round(t, 2) for t in times[m]]},
             date=utc_now(),
         )
-        results[int(k)] = row
+        results[m] = row
         log(
-            f"{method:13s} K={k:5d} count={row['count']:7.1f} ASA={row['asa']:.4f} BR={row['br']:.4f} "
-            f"UE={row['ue']:.4f} ms={row['ms_median']:.1f} (segmentation {seg_s:.0f} s)"
+            f"{m:13s} K={k:5d} count={row['count']:7.1f} ASA={row['asa']:.4f} BR={row['br']:.4f} "
+            f"UE={row['ue']:.4f} ms={row['ms_median']:.1f}"
         )
     return results
 
 
-def add_ratios(rows: dict[int, dict], reference: dict[int, dict] | None) -> None:
-    for k, row in rows.items():
-        if reference and k in reference and reference[k]["ms_median"] > 0:
-            row["ms_vs_slic"] = row["ms_median"] / reference[k]["ms_median"]
+def add_ratios(rows: dict[str, dict], reference: dict | None) -> None:
+    for row in rows.values():
+        if reference is not None and reference["ms_median"] > 0:
+            row["ms_vs_slic"] = row["ms_median"] / reference["ms_median"]
 
 
 def load_cache(path: Path) -> dict:
@@ -175,8 +183,8 @@ def write_table(path: Path, cache: dict, args, command: str) -> None:
         "- **count**: mean actual number of superpixels (methods over- or undershoot K; compare at matched counts, "
         f"see the plot `{path.with_suffix('.png').name}`).",
         "- **ms**: median wall time of one `clusterseg.superpixels(image, K, method=...)` call on a 481x321 image "
-        f"(single process, {args.threads} threads; the CPU may be shared with other jobs, so read times relative "
-        "to each other). **vs SLIC**: ms divided by scikit-image SLIC's ms at the same K in the same run "
+        f"(single process, {args.threads} threads, methods timed in rotation image by image; the CPU may be shared "
+        "with other jobs, so read times relative to each other). **vs SLIC**: ms divided by scikit-image SLIC's ms at the same K in the same run "
         "(rows from different runs keep the ratio of their own run; rerun `--methods slic <method>` together "
         "for a fair ratio).",
         "- All methods end with the same `enforce_connectivity` pass (fragments < 0.25 H W / K merged).",
@@ -291,29 +299,29 @@ def main(argv=None) -> int:
     _GTS[:] = gts
     ks = sorted(set(args.n_segments))
 
-    # SLIC first, so every other method gets its time ratio from this run
-    order = sorted(methods, key=lambda m: m != REFERENCE)
+    order = [m for m in (*CLASSICAL, "lnsnet") if m in methods] + [m for m in methods if m not in (*CLASSICAL, "lnsnet")]
     cache.setdefault("runs", []).append(
         {"command": command, "date": utc_now(), "methods": order, "n_images": len(images)}
     )
-    reference = None
-    for method in order:
-        rows = evaluate(method, ks, images, args.jobs, log)
-        if method == REFERENCE:
-            reference = rows
-        elif reference is None:  # take SLIC from the cache when it was not rerun
-            cached = {r["k"]: r for r in cache["rows"].values() if r["method"] == REFERENCE}
-            reference = cached or None
-            if reference:
-                log("time ratios use cached SLIC timings from an earlier run")
+    from clusterseg.superpixels import superpixels
+
+    for m in order:  # warm-up (imports, weights), untimed
+        superpixels(images[0], ks[0], method=m)
+    for k in ks:
+        rows = evaluate(order, k, images, args.jobs, log)
+        reference = rows.get(REFERENCE)
+        if reference is None:  # SLIC not rerun: ratio against its cached timing (other run)
+            reference = cache["rows"].get(f"{REFERENCE}|{k}")
+            if reference is not None:
+                log(f"K={k}: time ratios use cached SLIC timings from an earlier run")
         add_ratios(rows, reference)
-        for k, row in rows.items():
-            cache["rows"][f"{method}|{k}"] = row
+        for m, row in rows.items():
+            cache["rows"][f"{m}|{k}"] = row
         cache["split"] = args.split
         write_text_atomic(cache_path, json.dumps(cache, indent=1))
         write_table(out, cache, args, command)
         plot(out.with_suffix(".png"), cache)
-        log(f"{method} done -> {out}")
+        log(f"K={k} done -> {out}")
     return 0
 
 
