@@ -107,6 +107,18 @@ class WNet(nn.Module):
     ``forward(x)`` with x of shape (B, C, H, W) returns ``(logits, recon)`` of
     shapes (B, K, H, W) and (B, C, H, W).
 
+    Parameters
+    ----------
+    in_channels : int
+    n_classes : int
+        K.
+    ch_mul, n_blocks : int
+        U-Net width and depth (published: 64, 4).
+    logit_bn : bool
+        Standardise logits with a non-affine BatchNorm (not in W-Net; see
+        Kanezaki, ICASSP 2018). Used by clusterseg's SP-WNet to avoid collapse
+        to a single class in short CPU trainings.
+
     Examples
     --------
     >>> net = WNet(3, n_classes=4, ch_mul=4, n_blocks=2)
@@ -115,7 +127,8 @@ class WNet(nn.Module):
     ((1, 4, 16, 16), (1, 3, 16, 16))
     """
 
-    def __init__(self, in_channels: int = 3, n_classes: int = 32, ch_mul: int = 64, n_blocks: int = 4) -> None:
+    def __init__(self, in_channels: int = 3, n_classes: int = 32, ch_mul: int = 64, n_blocks: int = 4,
+                 logit_bn: bool = False) -> None:
         super().__init__()
         if n_classes < 2:
             raise ValueError(f"n_classes must be >= 2, got {n_classes}")
@@ -123,6 +136,9 @@ class WNet(nn.Module):
         self.n_classes = n_classes
         self.encoder = UNet(in_channels, n_classes, ch_mul, n_blocks)
         self.decoder = UNet(n_classes, in_channels, ch_mul, n_blocks)
+        # optional non-affine BatchNorm on the logits (Kanezaki 2018): every class channel
+        # is standardised over pixels, which stops short trainings collapsing to one class
+        self.logit_bn = nn.BatchNorm2d(n_classes, affine=False) if logit_bn else nn.Identity()
 
     @property
     def multiple(self) -> int:
@@ -130,8 +146,8 @@ class WNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits (B, K, H, W)."""
-        return self.encoder(x)
+        return self.logit_bn(self.encoder(x))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.encoder(x)
+        logits = self.encode(x)
         return logits, self.decoder(torch.softmax(logits, dim=1))

@@ -343,6 +343,8 @@ def segment_sequence(
         Frame-stacked class maps (slices stacked along axis 0).
     model : SPWNetModel, only if ``return_model``
     """
+    if method != "spwnet":
+        raise ValueError(f"segment_sequence supports method='spwnet' only, got {method!r}")
     frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
     if model is None:
         model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)

@@ -143,6 +143,7 @@ class SPWNetConfig:
     n_classes: int = 32
     ch_mul: int = 16
     n_blocks: int = 3
+    logit_bn: bool = True
     in_channels: int = 3
     max_side: int | None = 320
     unsharp_radius: float = 0.0
@@ -203,7 +204,8 @@ class SPWNetModel:
         self.config = SPWNetConfig(n_classes=int(n_classes), **kwargs)
         self.config.patch_sizes = tuple(int(s) for s in self.config.patch_sizes)
         with seeded(self.config.random_state):
-            self.net = WNet(self.config.in_channels, self.config.n_classes, self.config.ch_mul, self.config.n_blocks)
+            self.net = WNet(self.config.in_channels, self.config.n_classes, self.config.ch_mul, self.config.n_blocks,
+                            logit_bn=self.config.logit_bn)
         self.history: list[dict] = []
         self.fitted = False
 
@@ -293,8 +295,28 @@ class SPWNetModel:
                     self.history.append({k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in terms.items()}
                                         | {"loss": loss.item()})
                     cb(step, total)
+            self._recalibrate_bn([x for x, _ in xs])
         self.fitted = True
         return self
+
+    @torch.no_grad()
+    def _recalibrate_bn(self, xs: list[torch.Tensor]) -> None:
+        """Re-estimate BatchNorm running statistics on the full training images.
+
+        With few training steps the exponential running averages lag the
+        weights; inference then uses exact averages over the training images.
+        """
+        bns = [mod for mod in self.net.modules() if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm)]
+        saved = [bn.momentum for bn in bns]
+        for bn in bns:
+            bn.reset_running_stats()
+            bn.momentum = None  # cumulative average
+        self.net.train()
+        for x in xs:
+            self.net(x)
+        for bn, mom in zip(bns, saved):
+            bn.momentum = mom
+        self.net.eval()
 
     # ------------------------------------------------------------- inference
     @torch.no_grad()
