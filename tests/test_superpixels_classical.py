@@ -238,3 +238,11 @@ def test_grid_seeds():
         assert rows.min() >= 0 and rows.max() < shape[0]
         assert cols.min() >= 0 and cols.max() < shape[1]
         assert len(set(zip(rows.tolist(), cols.tolist()))) == rows.size
+
+
+def test_pysnic_missing_gives_install_hint(scene, monkeypatch):
+    for name in ("pysnic", "pysnic.algorithms", "pysnic.algorithms.snic"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(ImportError, match=r"clusterseg\[snic\]"):
+        superpixels(scene, 20, method="snic")
+    assert "snic" not in available_methods()

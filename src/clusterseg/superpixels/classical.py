@@ -161,7 +161,7 @@ def snic_labels(rgb: np.ndarray, n_segments: int, *, compactness: float = 10.0) 
         from pysnic.algorithms.snic import snic
     except ImportError as exc:
         raise ImportError(
-            "method='snic' needs the optional package pysnic; install it with `pip install pysnic`"
+            "method='snic' needs the optional package pysnic; install it with `pip install clusterseg[snic]`"
         ) from exc
     from skimage.color import rgb2lab
 
