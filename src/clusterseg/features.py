@@ -79,7 +79,7 @@ def position_channels(shape: tuple[int, int], dtype=np.float32) -> np.ndarray:
     return pos
 
 
-def standardize_channels(features: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+def standardize_channels(features: np.ndarray, eps: float = 1e-4) -> np.ndarray:
     """Z-score each channel of a (C, H, W) stack over the image, in place.
 
     Constant channels become all-zero (their standard deviation is replaced by 1).

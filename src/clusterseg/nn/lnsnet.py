@@ -314,22 +314,27 @@ def _neighbour_seeds(seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: 
     return torch.stack(feats, 2), torch.stack(ids, 2), torch.stack(valid, 2)
 
 
-def _cell_distances(z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int):
-    """Distances in the padded per-cell layout: (a1-a0, cols, Hm, Wm, R) plus ids/valid (a1-a0, cols, R)."""
+def _cell_distances(
+    z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int, with_norm: bool = True
+):
+    """Distances in the padded per-cell layout.
+
+    Returns ``d`` (nr, cols, R, Hm, Wm) (without the per-pixel ``|z|^2`` term
+    when ``with_norm`` is False), seed ids and validity (nr, cols, R).
+    """
     _, c, hh, w = z.shape
     rfirst, _, rtable = _cell_layout(grid.height, grid.rows, z.device)
     _, _, ctable = _cell_layout(grid.width, grid.cols, z.device)
-    row_idx = rtable[a0:a1] - int(rfirst[a0])  # rows relative to the slice
-    hm, wm = row_idx.shape[1], ctable.shape[1]
-    zc = z[0][:, row_idx][:, :, :, ctable]  # (C, nr, Hm, cols, Wm)
-    nr = a1 - a0
-    zc = zc.permute(1, 3, 2, 4, 0).reshape(nr * grid.cols, hm * wm, c)
+    row_idx = rtable[a0:a1] - int(rfirst[a0])  # (nr, Hm) rows relative to the slice
+    nr, hm, wm = a1 - a0, row_idx.shape[1], ctable.shape[1]
+    flat = (row_idx[:, None, :, None] * w + ctable[None, :, None, :]).reshape(-1)  # (nr, cols, Hm, Wm)
+    zc = z[0].reshape(c, -1)[:, flat].reshape(c, nr * grid.cols, hm * wm).transpose(0, 1)  # (k', C, M)
     feats, ids, valid = _neighbour_seeds(seed_feats, grid, radius, a0, a1)
     nb = feats.reshape(nr * grid.cols, -1, c)  # (k', R, C)
-    dot = torch.bmm(zc, nb.transpose(1, 2))  # (k', M, R)
-    d = (zc * zc).sum(-1, keepdim=True) + (nb * nb).sum(-1)[:, None, :] - 2.0 * dot
-    d = d.clamp_min(0).reshape(nr, grid.cols, hm, wm, -1)
-    return d, ids, valid, rfirst
+    d = torch.baddbmm((nb * nb).sum(-1, keepdim=True), nb, zc, alpha=-2.0)  # (k', R, M)
+    if with_norm:
+        d = (d + (zc * zc).sum(1, keepdim=True)).clamp_min(0)
+    return d.reshape(nr, grid.cols, -1, hm, wm), ids, valid, rfirst
 
 
 def _to_pixels(cell_values: torch.Tensor, grid: SeedGrid, a0: int, a1: int, device=None) -> torch.Tensor:
@@ -378,7 +383,7 @@ def local_candidates(
     valid : (R, H, W) bool tensor
     """
     d, ids, valid, _ = _cell_distances(z, seed_feats, grid, radius, 0, grid.rows)
-    d = _to_pixels(d, grid, 0, grid.rows, z.device).permute(2, 0, 1)
+    d = _to_pixels(d.permute(0, 1, 3, 4, 2), grid, 0, grid.rows, z.device).permute(2, 0, 1)
     cells_r = torch.arange(grid.height, device=z.device) * grid.rows // grid.height
     cells_c = torch.arange(grid.width, device=z.device) * grid.cols // grid.width
     idx = ids[cells_r[:, None], cells_c[None, :]].permute(2, 0, 1)
@@ -404,9 +409,9 @@ def assign_local(
     for a0 in range(0, grid.rows, step):
         a1 = min(grid.rows, a0 + step)
         p0, p1 = int(rfirst[a0]), int(rfirst[a1])
-        d, ids, valid, _ = _cell_distances(z[:, :, p0:p1], seed_feats, grid, radius, a0, a1)
-        d = d.masked_fill(~valid[:, :, None, None, :], float("inf"))
-        best = d.argmin(-1)  # (nr, cols, Hm, Wm)
+        d, ids, valid, _ = _cell_distances(z[:, :, p0:p1], seed_feats, grid, radius, a0, a1, with_norm=False)
+        d = d.masked_fill(~valid[:, :, :, None, None], float("inf"))
+        best = d.argmin(2)  # (nr, cols, Hm, Wm)
         best_px = _to_pixels(best, grid, a0, a1, z.device)
         cells_r = torch.arange(p0, p1, device=z.device) * grid.rows // grid.height - a0
         cells_c = torch.arange(w, device=z.device) * grid.cols // grid.width

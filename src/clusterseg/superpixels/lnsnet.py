@@ -71,13 +71,30 @@ def load_model(weights=None):
     return _cached_model(str(path.resolve()), os.path.getmtime(path))
 
 
-def _connect(labels: np.ndarray, n_segments: int, min_size_factor: float, max_size_factor: float) -> np.ndarray:
+def _connect(
+    labels: np.ndarray, n_segments: int, min_size_factor: float, max_size_factor: float, max_count_factor: float = 1.1
+) -> np.ndarray:
+    """Connectivity post-processing with count control.
+
+    Fragments below ``min_size_factor * N / K`` are merged first. If more than
+    ``max_count_factor * K`` segments remain, the smallest ones are merged
+    (their count is what exceeds the target) in one more pass, so the result
+    stays close to ``K``.
+    """
     from clusterseg.superpixels.connectivity import enforce_connectivity
 
     area = labels.size / max(1, n_segments)
     min_size = max(1, int(min_size_factor * area))
     max_size = max(min_size + 1, int(max_size_factor * area))
-    return enforce_connectivity(labels, min_size=min_size, max_size=max_size)
+    out = enforce_connectivity(labels, min_size=min_size, max_size=max_size)
+    n = int(out.max()) + 1
+    target = max(1, int(max_count_factor * n_segments))
+    if n > target:
+        sizes = np.bincount(out.ravel())
+        excess = n - target
+        threshold = int(np.partition(sizes, excess - 1)[excess - 1])
+        out = enforce_connectivity(out, min_size=threshold + 1, max_size=max_size)
+    return out
 
 
 def lnsnet_superpixels(

@@ -1,0 +1,377 @@
+"""LNSNet model, clustering, losses, GRM and inference (no real data, no shipped weights needed)."""
+
+import numpy as np
+import pytest
+import torch
+from skimage.measure import label as cc_label
+
+from clusterseg.nn.grm import GAL, GBL, GradientAdaptiveFunction, GradientBidirectionFunction, gbl_scale
+from clusterseg.nn.lnsnet import (
+    LNSNet,
+    assign_global,
+    assign_local,
+    local_candidates,
+    sample_seeds,
+    seed_grid,
+    student_t_kernel,
+)
+from clusterseg.nn.losses import (
+    dec_target,
+    inner_window_mask,
+    range_limited_clustering_loss,
+    range_regulariser,
+    reconstruction_loss,
+    seed_centroid_loss,
+)
+from clusterseg.superpixels.lnsnet import lnsnet_superpixels
+
+
+@pytest.fixture(scope="module")
+def net():
+    torch.manual_seed(0)
+    return LNSNet().eval()
+
+
+# ----------------------------------------------------------------------------- architecture
+def test_parameter_counts_match_paper():
+    m = LNSNet()
+    count = lambda mod: sum(p.numel() for p in mod.parameters())  # noqa: E731
+    assert count(m.fem) == 7390
+    assert count(m.sel) == 3723
+    assert count(m.recon) == 105
+    assert count(m) == 11218  # the paper's "11.22 K"
+    assert "gal.memory" in m.state_dict()
+
+
+def test_shapes(net):
+    x = torch.randn(1, 5, 20, 30)
+    out = net(x, 12)
+    assert out["z"].shape == (1, 20, 20, 30)
+    k = out["grid"].n_seeds
+    assert out["seed_feats"].shape == (k, 20) and out["seed_rows"].shape == (k,)
+    assert net.recon(out["z"]).shape == (1, 5, 20, 30)
+    # batched embedder
+    assert net.fem(torch.randn(2, 5, 9, 11)).shape == (2, 20, 9, 11)
+
+
+@pytest.mark.parametrize("h,w", [(321, 481), (481, 321), (100, 100), (3000, 4000), (7, 500)])
+@pytest.mark.parametrize("k", [1, 50, 100, 400, 1000, 2000])
+def test_seed_grid_count_close_to_k(h, w, k):
+    g = seed_grid(h, w, k)
+    assert 1 <= g.rows <= h and 1 <= g.cols <= w
+    if 4 <= k <= min(h, w) ** 2 / 4:  # room for a square-ish grid
+        assert abs(g.n_seeds - k) <= 0.1 * k + 1
+        assert 0.5 < g.cell_h / g.cell_w < 2.0  # nearly square cells
+
+
+def test_tiled_embedder_equals_full(net):
+    x = torch.randn(1, 5, 45, 23)
+    with torch.no_grad():
+        full = net.fem(x)
+        tiled = net.fem.forward_tiled(x, tile_rows=10, halo=8)
+    torch.testing.assert_close(tiled, full, atol=2e-5, rtol=1e-4)
+
+
+# ----------------------------------------------------------------------------- assignment
+def _brute_force(z, seeds, grid, radius):
+    _, c, h, w = z.shape
+    zf = z[0].permute(1, 2, 0)
+    d = torch.full((h, w, seeds.shape[0]), float("inf"), dtype=z.dtype)
+    for r in range(h):
+        a = r * grid.rows // h
+        for col in range(w):
+            b = col * grid.cols // w
+            for da in range(-radius, radius + 1):
+                for db in range(-radius, radius + 1):
+                    if 0 <= a + da < grid.rows and 0 <= b + db < grid.cols:
+                        k = (a + da) * grid.cols + b + db
+                        d[r, col, k] = ((zf[r, col] - seeds[k]) ** 2).sum()
+    return d
+
+
+@pytest.mark.parametrize("radius", [1, 2])
+def test_local_candidates_match_brute_force(radius):
+    torch.manual_seed(1)
+    z = torch.randn(1, 4, 13, 17, dtype=torch.float64)
+    grid = seed_grid(13, 17, 12)
+    seeds = torch.randn(grid.n_seeds, 4, dtype=torch.float64)
+    d, idx, valid = local_candidates(z, seeds, grid, radius)
+    assert d.shape == ((2 * radius + 1) ** 2, 13, 17)
+    bf = _brute_force(z, seeds, grid, radius)
+    got = torch.full_like(bf, float("inf"))
+    got.scatter_reduce_(2, idx.permute(1, 2, 0), d.permute(1, 2, 0), reduce="amin")  # invalid ones are inf
+    finite = torch.isfinite(bf)
+    torch.testing.assert_close(got[finite], bf[finite])
+    assert int(valid.sum()) == int(finite.sum())
+    lab = assign_local(z, seeds, grid, radius, tile_pixels=40)  # several row tiles
+    assert torch.equal(lab, bf.argmin(-1))
+
+
+def test_assign_global_is_nearest_seed():
+    torch.manual_seed(2)
+    z = torch.randn(1, 3, 8, 9)
+    seeds = torch.randn(7, 3)
+    lab = assign_global(z, seeds, chunk=10)
+    d = ((z[0].permute(1, 2, 0)[:, :, None] - seeds) ** 2).sum(-1)
+    assert torch.equal(lab, d.argmin(-1))
+
+
+def test_student_t_kernel_exponent():
+    d = torch.tensor([0.0, 1.0, 3.0])
+    torch.testing.assert_close(student_t_kernel(d), torch.tensor([1.0, 0.5, 0.25]))
+    torch.testing.assert_close(student_t_kernel(d, alpha=2.0), (1 + d / 2) ** -1.5)
+
+
+def test_sample_seeds_bilinear_and_differentiable():
+    z = torch.arange(12.0).reshape(1, 1, 3, 4)
+    rows = torch.tensor([0.0, 1.5, 2.0], requires_grad=True)
+    cols = torch.tensor([0.0, 0.5, 3.0], requires_grad=True)
+    s = sample_seeds(z, rows, cols)
+    # z[r, c] = 4 r + c is linear, so bilinear sampling is exact
+    torch.testing.assert_close(s[:, 0], 4 * rows.detach() + cols.detach())
+    s.sum().backward()
+    # interior sample: d/dcol = 1, d/drow = 4 (border samples are clamped)
+    assert float(cols.grad[1]) == pytest.approx(1.0)
+    assert float(rows.grad[1]) == pytest.approx(4.0)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_dec_target_and_kl_hand_computed():
+    # 2 candidates x 2 pixels, both in range, candidate ids (0,1) for both pixels.
+    kernel = torch.tensor([[0.5, 0.25], [0.25, 0.25]], dtype=torch.float64)
+    idx = torch.tensor([[0, 0], [1, 1]])
+    in_range = torch.ones(2, 2, dtype=torch.bool)
+    p = kernel / kernel.sum(0)  # pixel0: (2/3, 1/3), pixel1: (1/2, 1/2)
+    f = torch.tensor([2 / 3 + 1 / 2, 1 / 3 + 1 / 2], dtype=torch.float64)
+    w = p**2 / f[:, None]
+    q = w / w.sum(0)
+    torch.testing.assert_close(dec_target(p, idx, 2), q)
+    expected = (q * (q.log() - p.log())).sum(0).mean()
+    torch.testing.assert_close(range_limited_clustering_loss(kernel, idx, in_range, 2), expected)
+    # by hand for pixel 1: p = (1/2, 1/2), w = (1/4)/(7/6), (1/4)/(5/6) -> q = (5/12, 7/12)
+    torch.testing.assert_close(q[:, 1], torch.tensor([5 / 12, 7 / 12], dtype=torch.float64))
+
+
+def test_clustering_loss_out_of_range_mass_and_regulariser():
+    kernel = torch.tensor([[1.0], [1.0], [2.0]], dtype=torch.float64)  # 3 candidates, 1 pixel
+    in_range = torch.tensor([[True], [True], [False]])
+    idx = torch.tensor([[0], [1], [2]])
+    # P = (1/4, 1/4, 1/2); P~ = (1/4, 1/4, 0); Q = (1/2, 1/2); KL = log 2 - log(1/4) = log 2
+    loss = range_limited_clustering_loss(kernel, idx, in_range, 3)
+    assert float(loss) == pytest.approx(np.log(2.0))
+    assert float(range_regulariser(kernel, in_range)) == pytest.approx(1.0)  # (1/2) / (1/2)
+    assert inner_window_mask(2).sum() == 9 and inner_window_mask(1).all()
+
+
+def test_reconstruction_loss_hand_computed():
+    target = torch.zeros(1, 5, 1, 2)
+    recon = torch.zeros(1, 5, 1, 2)
+    recon[0, 0] = 1.0  # colour channel 0 off by 1 at both pixels -> colour MSE = 2/6
+    recon[0, 4, 0, 0] = 2.0  # spatial channel off by 2 at one pixel -> spatial MSE = 4/4
+    assert float(reconstruction_loss(recon, target, phi=1.0)) == pytest.approx(1 / 3 + 1.0)
+    assert float(reconstruction_loss(recon, target, phi=0.5)) == pytest.approx(1 / 3 + 0.5)
+
+
+def test_seed_centroid_loss_hand_computed():
+    # one seed at (0, 0); two pixels fully assigned to it at (0, 0) and (2, 2): centroid (1, 1)
+    rows = torch.tensor([0.0], requires_grad=True)
+    cols = torch.tensor([0.0], requires_grad=True)
+    p = torch.tensor([[[1.0, 1.0]]])
+    idx = torch.zeros(1, 1, 2, dtype=torch.long)
+    pr = torch.tensor([[0.0, 2.0]])
+    pc = torch.tensor([[0.0, 2.0]])
+    loss = seed_centroid_loss(rows, cols, p, idx, pr, pc, cell_h=2.0, cell_w=1.0)
+    assert float(loss.detach()) == pytest.approx((1 / 2) ** 2 + 1.0)
+    loss.backward()
+    assert float(rows.grad) < 0 and float(cols.grad) < 0  # moves towards the centroid
+
+
+def test_losses_gradcheck_through_local_assignment():
+    """Local distances, kernel and the regulariser are exactly differentiable (float64 gradcheck)."""
+    torch.manual_seed(3)
+    grid = seed_grid(6, 7, 4)
+
+    def kernel_of(z, seeds, radius):
+        d, idx, valid = local_candidates(z, seeds, grid, radius)
+        return torch.where(valid, student_t_kernel(torch.where(valid, d, torch.zeros_like(d))), torch.zeros_like(d)), idx
+
+    w = torch.rand(9, 6, 7, dtype=torch.float64)
+
+    def f(z, seeds):
+        k, _ = kernel_of(z, seeds, 1)
+        return (k * w).sum()
+
+    def g(z, seeds):
+        k, _ = kernel_of(z, seeds, 2)
+        return range_regulariser(k, inner_window_mask(2)[:, None, None].expand_as(k))
+
+    z = torch.randn(1, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    seeds = torch.randn(grid.n_seeds, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(f, (z, seeds), eps=1e-6, atol=1e-5)
+    assert torch.autograd.gradcheck(g, (z, seeds), eps=1e-6, atol=1e-5)
+
+    # the clustering loss treats the DEC target as a constant (Xie et al.): its gradient
+    # equals that of KL(Q_fixed || P~) with Q computed beforehand
+    k, idx = kernel_of(z, seeds, 1)
+    valid = k > 0
+    loss = range_limited_clustering_loss(k, idx, valid, grid.n_seeds)
+    gz, gs = torch.autograd.grad(loss, (z, seeds))
+    with torch.no_grad():
+        q = dec_target(k / k.sum(0), idx, grid.n_seeds)
+
+    def kl_fixed(z, seeds):
+        kk, _ = kernel_of(z, seeds, 1)
+        p = kk / kk.sum(0)
+        return torch.where(q > 0, -q * torch.log(p.clamp_min(1e-300)), torch.zeros_like(q)).sum(0).mean()
+
+    assert torch.autograd.gradcheck(kl_fixed, (z, seeds), eps=1e-6, atol=1e-5)
+    hz, hs = torch.autograd.grad(kl_fixed(z, seeds), (z, seeds))
+    torch.testing.assert_close(gz, hz)
+    torch.testing.assert_close(gs, hs)
+
+
+# ----------------------------------------------------------------------------- GRM
+def test_gal_backward_scales_channels_and_memory():
+    gal = GAL(3, momentum=0.5)
+    assert torch.equal(gal.memory, torch.ones(3))
+    g = torch.tensor([1.0, 3.0, 0.0], dtype=torch.float64)
+    scale = gal.scale(g)
+    torch.testing.assert_close(scale, torch.tensor([0.5, 0.75, 0.0], dtype=torch.float64))  # g / (g + m)
+    z = torch.randn(2, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(2, 3, 4, 5, dtype=torch.float64)
+    out = gal(z, g)
+    torch.testing.assert_close(out, z)  # identity forward
+    (out * w).sum().backward()
+    torch.testing.assert_close(z.grad, w * scale.view(1, 3, 1, 1))
+    gal.update_memory(g)
+    torch.testing.assert_close(gal.memory, torch.tensor([1.0, 2.0, 0.5]))
+    assert "memory" in gal.state_dict()
+    released = GAL(3, mode="released")
+    torch.testing.assert_close(released.scale(g), torch.tensor([0.5, 0.25, 1.0], dtype=torch.float64))
+    with pytest.raises(ValueError):
+        GAL(3, mode="nope")
+
+
+def test_gal_with_unit_scale_passes_gradcheck():
+    z = torch.randn(1, 2, 3, 3, dtype=torch.float64, requires_grad=True)
+    ones = torch.ones(2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: GradientAdaptiveFunction.apply(t, ones) ** 2, (z,))
+
+
+def test_gbl_scale_and_backward():
+    b = torch.tensor([[0.0, 0.7, 0.8, 1.0]])
+    torch.testing.assert_close(gbl_scale(b, 0.7), torch.tensor([[1.0, 1.0, -0.8, -1.0]]))
+    x = torch.randn(1, 5, 1, 4, dtype=torch.float64, requires_grad=True)
+    out = GBL(0.7)(x, b.double())
+    torch.testing.assert_close(out, x)
+    w = torch.randn(1, 5, 1, 4, dtype=torch.float64)
+    (out * w).sum().backward()
+    expected = w.clone()
+    expected[:, 3:] *= torch.tensor([1.0, 1.0, -0.8, -1.0], dtype=torch.float64)
+    torch.testing.assert_close(x.grad, expected)  # colour channels untouched, spatial flipped on edges
+    # no contour pixel -> exact identity, gradcheck passes
+    y = torch.randn(1, 5, 2, 2, dtype=torch.float64, requires_grad=True)
+    psi = torch.ones(1, 1, 2, 2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda t: GradientBidirectionFunction.apply(t, psi, (3, 4)).sin(), (y,))
+
+
+def test_gbl_equals_eq19_gradient():
+    """GBL gradient of the plain MSE equals the gradient of the paper's Eq. 19 loss."""
+    from clusterseg.nn.losses import reconstruction_loss
+
+    torch.manual_seed(4)
+    b = torch.rand(3, 4, dtype=torch.float64)
+    target = torch.randn(1, 5, 3, 4, dtype=torch.float64)
+    xr = torch.randn(1, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    reconstruction_loss(GBL(0.5)(xr, b), target).backward()
+    g1 = xr.grad.clone()
+    xr.grad = None
+    psi = gbl_scale(b, 0.5)
+    diff2 = (xr - target) ** 2
+    eq19 = diff2[:, :3].mean() + (diff2[:, 3:] * psi).mean()
+    eq19.backward()
+    torch.testing.assert_close(g1, xr.grad)
+
+
+# ----------------------------------------------------------------------------- superpixels API
+def _check_labels(labels, shape):
+    assert labels.shape == shape and labels.dtype == np.int32
+    n = int(labels.max()) + 1
+    assert labels.min() == 0 and len(np.unique(labels)) == n
+    assert cc_label(labels + 1, connectivity=1, background=0).max() == n  # every label connected
+
+
+def test_lnsnet_superpixels_basic(net, blocks_image):
+    labels = lnsnet_superpixels(blocks_image, 24, weights=net)
+    _check_labels(labels, blocks_image.shape[:2])
+
+
+@pytest.mark.parametrize("k", [20, 60, 150])
+def test_count_control(net, k):
+    rng = np.random.default_rng(0)
+    img = rng.random((96, 128, 3)).astype(np.float32)
+    labels = lnsnet_superpixels(img, k, weights=net)
+    _check_labels(labels, img.shape[:2])
+    n = labels.max() + 1
+    assert 0.85 * k <= n <= 1.15 * k, n
+
+
+def test_input_variants(net, blocks_image):
+    grey = blocks_image[..., 1]
+    _check_labels(lnsnet_superpixels(grey, 10, weights=net, channel_axis=None), grey.shape)
+    portrait = np.ascontiguousarray(blocks_image.transpose(1, 0, 2))
+    _check_labels(lnsnet_superpixels(portrait, 10, weights=net), portrait.shape[:2])
+    rgba = np.concatenate([blocks_image, np.zeros_like(blocks_image[..., :1])], -1)
+    _check_labels(lnsnet_superpixels(rgba, 10, weights=net), rgba.shape[:2])
+    u16 = blocks_image.astype(np.uint16) * 257
+    _check_labels(lnsnet_superpixels(u16, 10, weights=net), u16.shape[:2])
+    tiny = blocks_image[:3, :4]
+    _check_labels(lnsnet_superpixels(tiny, 1, weights=net), (3, 4))
+    _check_labels(lnsnet_superpixels(tiny, 12, weights=net), (3, 4))
+    glob = lnsnet_superpixels(blocks_image, 12, weights=net, assignment="global")
+    _check_labels(glob, blocks_image.shape[:2])
+
+
+def test_bad_input(net, blocks_image, tmp_path):
+    with pytest.raises(ValueError):
+        lnsnet_superpixels(np.zeros((0, 5, 3)), 4, weights=net)
+    nan = blocks_image.astype(float) / 255
+    nan[0, 0, 0] = np.nan
+    with pytest.raises(ValueError):
+        lnsnet_superpixels(nan, 4, weights=net)
+    with pytest.raises(ValueError):
+        lnsnet_superpixels(blocks_image, 0, weights=net)
+    with pytest.raises(ValueError):
+        lnsnet_superpixels(blocks_image, 10**9, weights=net)
+    with pytest.raises(ValueError, match="assignment"):
+        lnsnet_superpixels(blocks_image, 4, weights=net, assignment="fast")
+    with pytest.raises(ValueError):
+        lnsnet_superpixels(blocks_image, 4, weights=net, adapt_steps=-1)
+    with pytest.raises(FileNotFoundError):
+        lnsnet_superpixels(blocks_image, 4, weights=tmp_path / "missing.pt")
+
+
+def test_weights_file_round_trip(net, blocks_image, tmp_path):
+    from clusterseg.training.lifelong import load_lnsnet, save_lnsnet_weights
+
+    path = save_lnsnet_weights(net, tmp_path / "w.pt")
+    assert path.stat().st_size < 200_000
+    back = load_lnsnet(path)
+    for k, v in net.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v)
+    a = lnsnet_superpixels(blocks_image, 16, weights=net)
+    b = lnsnet_superpixels(blocks_image, 16, weights=path)
+    assert np.array_equal(a, b)
+    from clusterseg.training.checkpoints import CheckpointError
+
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError):
+        lnsnet_superpixels(blocks_image, 4, weights=tmp_path / "junk.pt")
+
+
+def test_adapt_steps_leaves_model_untouched(net, blocks_image):
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    labels = lnsnet_superpixels(blocks_image, 12, weights=net, adapt_steps=2)
+    _check_labels(labels, blocks_image.shape[:2])
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, before[k]), k
