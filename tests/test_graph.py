@@ -268,3 +268,16 @@ def test_merge_hierarchy_ward():
     # the closest pair (0, 1) merges first
     three = out[3][0]
     assert three[0] == three[2] and len(np.unique(three)) == 3
+
+
+def test_merge_hierarchy_costs_and_threshold_cut():
+    from clusterseg.graph.spectral import cut_hierarchy_costs
+
+    labels = np.array([[0, 0, 1, 1, 2, 2, 3, 3]] * 2)
+    feats = np.array([[0.0], [0.1], [5.0], [5.2]])
+    _, costs = merge_hierarchy(labels, feats, [1, 2, 3, 4], return_costs=True)
+    # sizes 4 px of 16 -> fractions; Ward cost n_a n_b/(n_a+n_b) d^2 / N
+    assert costs[3] == pytest.approx(4 * 4 / 8 * 0.1**2 / 16)
+    assert costs[2] == pytest.approx(4 * 4 / 8 * 0.2**2 / 16)
+    assert costs[1] == pytest.approx(8 * 8 / 16 * 5.05**2 / 16)
+    assert cut_hierarchy_costs(costs, 4, [0.0, 0.002, 0.006, 100.0]) == [4, 3, 2, 1]

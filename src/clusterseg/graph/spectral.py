@@ -9,7 +9,7 @@ from scipy.cluster.vq import kmeans2
 
 from .adjacency import check_label_map, region_adjacency
 
-__all__ = ["spectral_embedding", "spectral_ncut", "merge_hierarchy"]
+__all__ = ["spectral_embedding", "spectral_ncut", "merge_hierarchy", "cut_hierarchy_costs"]
 
 
 def spectral_embedding(affinity, n_components: int) -> np.ndarray:
@@ -77,7 +77,7 @@ def spectral_ncut(affinity, n_clusters: int, *, random_state: int = 0, embedding
 
 
 def merge_hierarchy(labels: np.ndarray, node_features: np.ndarray, n_segments, *, connectivity: int = 2,
-                    sizes: np.ndarray | None = None) -> dict[int, np.ndarray]:
+                    sizes: np.ndarray | None = None, return_costs: bool = False):
     """Coarser segmentations by greedy Ward merging of adjacent regions.
 
     Starting from ``labels`` (r regions), the pair of adjacent regions with
@@ -96,11 +96,18 @@ def merge_hierarchy(labels: np.ndarray, node_features: np.ndarray, n_segments, *
     connectivity : {1, 2}
     sizes : (r,) array, optional
         Region sizes (default: pixel counts from ``labels``).
+    return_costs : bool
+        Also return the Ward cost of every merge, with sizes as fractions of
+        the image, as a dict ``k -> cost of the merge that produced k
+        regions`` (used to cut the hierarchy at a cost threshold, the
+        "scale" of :func:`cut_hierarchy_costs`).
 
     Returns
     -------
-    dict mapping each requested count k to an int32 (H, W) label map with
-    ``min(k, r)`` consecutive labels.
+    levels : dict
+        Each requested count k -> int32 (H, W) label map with ``min(k, r)``
+        consecutive labels.
+    costs : dict, only if ``return_costs``
     """
     labels = check_label_map(labels)
     targets = sorted({int(k) for k in np.atleast_1d(n_segments)}, reverse=True)
@@ -124,6 +131,8 @@ def merge_hierarchy(labels: np.ndarray, node_features: np.ndarray, n_segments, *
         return lab.reshape(labels.shape).astype(np.int32)
 
     out: dict[int, np.ndarray] = {}
+    costs: dict[int, float] = {}
+    total = float(n.sum()) or 1.0
     count = int(alive.sum())
     for k in targets:
         while count > k:
@@ -137,6 +146,7 @@ def merge_hierarchy(labels: np.ndarray, node_features: np.ndarray, n_segments, *
             if sub.any():
                 cost = np.where(sub, cost, np.inf)
             a, b = np.unravel_index(np.argmin(cost), cost.shape)
+            costs[count - 1] = float(cost[a, b]) / total
             a, b = ids[a], ids[b]
             feats[a] = (n[a] * feats[a] + n[b] * feats[b]) / (n[a] + n[b])
             n[a] += n[b]
@@ -148,4 +158,29 @@ def merge_hierarchy(labels: np.ndarray, node_features: np.ndarray, n_segments, *
             adj[b, :] = adj[:, b] = False
             count -= 1
         out[k] = snapshot()
+    return (out, costs) if return_costs else out
+
+
+def cut_hierarchy_costs(costs: dict[int, float], n_regions: int, thresholds) -> list[int]:
+    """Region count at each cost threshold: merge while the next merge costs at most ``t``.
+
+    Parameters
+    ----------
+    costs : dict k -> cost
+        From :func:`merge_hierarchy` with ``return_costs=True`` (all counts
+        from ``n_regions - 1`` down to the smallest requested).
+    n_regions : int
+        Regions before any merge.
+    thresholds : iterable of float
+
+    Returns
+    -------
+    list of int, one region count per threshold.
+    """
+    out = []
+    for t in thresholds:
+        k = n_regions
+        while k - 1 in costs and costs[k - 1] <= t:
+            k -= 1
+        out.append(k)
     return out

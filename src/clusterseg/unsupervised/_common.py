@@ -12,6 +12,8 @@ from skimage.measure import label as cc_label
 from skimage.transform import resize
 
 from ..graph.adjacency import region_adjacency
+from ..graph.pooling import pool_mean
+from ..graph.spectral import merge_hierarchy
 
 ProgressLike = Callable[[int, int], None] | bool | None
 
@@ -130,3 +132,40 @@ def standardise(rgb: np.ndarray) -> torch.Tensor:
     mu = x.mean(dim=(2, 3), keepdim=True)
     sd = x.std(dim=(2, 3), keepdim=True).clamp_min(1e-3)
     return (x - mu) / sd
+
+
+def region_hierarchy(small_labels: np.ndarray, pixel_features: np.ndarray, full_shape, n_segments, min_size: int,
+                     *, connected: bool = True) -> dict[int, np.ndarray]:
+    """Coarse-to-fine levels from one label map by Ward merging on learned features.
+
+    Parameters
+    ----------
+    small_labels : (h, w) int
+        Finest result at the working resolution (class map).
+    pixel_features : (D, h, w) float
+        Learned per-pixel features; regions are compared by their means.
+    full_shape : (H, W)
+        Output size.
+    n_segments : iterable of int
+        Requested region counts.
+    min_size : int
+        Fragment size threshold at full resolution.
+    connected : bool
+        Start from the connected components of the class map (every level
+        is then made of connected regions; BSDS500 scores are markedly
+        better) instead of the classes themselves.
+
+    Returns
+    -------
+    dict k -> (H, W) int32 label map.
+    """
+    lab = np.asarray(small_labels)
+    if connected:
+        lab = relabel(cc_label(lab, connectivity=1, background=-1))
+        scale = lab.size / float(full_shape[0] * full_shape[1])
+        lab = merge_small_fragments(lab, max(1, int(round(min_size * scale))))
+    r = int(lab.max()) + 1
+    feats = pool_mean(torch.from_numpy(np.ascontiguousarray(pixel_features, dtype=np.float32)),
+                      lab.astype(np.int64), r).numpy()
+    levels = merge_hierarchy(lab, feats, n_segments)
+    return {k: merge_small_fragments(upscale_labels(v, full_shape), min_size) for k, v in levels.items()}

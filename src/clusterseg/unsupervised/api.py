@@ -10,9 +10,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..graph.pooling import pool_mean
-from ..graph.spectral import merge_hierarchy
-from ._common import ProgressLike, as_rgb, make_progress, merge_small_fragments, relabel, upscale_labels
+from ._common import (
+    ProgressLike,
+    as_rgb,
+    make_progress,
+    merge_small_fragments,
+    region_hierarchy,
+    relabel,
+    upscale_labels,
+)
 from .dsc import _check_k, deep_superpixel_cut
 from .spwnet import SPWNetModel
 
@@ -30,13 +36,8 @@ def _check_method(method: str) -> str:
     return method
 
 
-def _levels(small_labels: np.ndarray, pixel_features: np.ndarray, full_shape, ks, min_size) -> dict[int, np.ndarray]:
-    """Ward-merge regions of ``small_labels`` on mean ``pixel_features`` (D, h, w)."""
-    r = int(small_labels.max()) + 1
-    feats = pool_mean(torch.from_numpy(np.ascontiguousarray(pixel_features, dtype=np.float32)),
-                      small_labels.astype(np.int64), r).numpy()
-    levels = merge_hierarchy(small_labels, feats, ks)
-    return {k: merge_small_fragments(upscale_labels(v, full_shape), min_size) for k, v in levels.items()}
+def _levels(small_labels, pixel_features, full_shape, ks, min_size, connected=True):
+    return region_hierarchy(small_labels, pixel_features, full_shape, ks, min_size, connected=connected)
 
 
 def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixels, max_iter, random_state,
@@ -112,9 +113,9 @@ def segment(
     random_state : int or None
         Seed (torch's global RNG state is restored afterwards).
     return_hierarchy : bool
-        Also return ``{k: labels}`` for every ``k`` from 2 to the number of
-        regions found, obtained from the same optimisation by Ward-merging
-        adjacent regions on their learned features (see
+        Also return ``{k: labels}`` for every ``k`` from 1 to the number of
+        connected regions of the result, obtained from the same optimisation
+        by Ward-merging adjacent regions on their learned features (see
         :func:`segment_hierarchy`).
     progress : callable(done, total) or bool
         Progress callback for the optimisation; ``True`` prints to stderr.
@@ -148,8 +149,11 @@ def segment(
                                           n_superpixels, max_iter, random_state, progress, dict(kwargs))
     if not return_hierarchy:
         return labels
-    n = int(small.max()) + 1
-    return labels, _levels(small, feats, labels.shape, range(1, n + 1), min_size)
+    from skimage.measure import label as cc_label
+
+    n = int(cc_label(small, connectivity=1, background=-1).max())
+    levels = _levels(small, feats, labels.shape, range(1, n + 1), min_size)
+    return labels, {k: v for k, v in levels.items() if k == 1 or v.max() + 1 == k}
 
 
 def segment_hierarchy(
@@ -166,11 +170,13 @@ def segment_hierarchy(
     """Several segmentations, coarse to fine, from one optimisation.
 
     The method runs once with ``K = max_segments`` (default: the largest
-    requested count); its regions are then merged greedily, two adjacent
-    regions at a time, by the Ward criterion on their mean learned features
-    (DSC: SuperAE embedding + Lab colour; SP-WNet: class probabilities),
-    recording the label map whenever the region count reaches a requested
-    value. This is how the BSDS500 ODS/OIS benchmark sweeps the scale.
+    requested count); the connected regions of its class map (fragments
+    merged) are then merged greedily, two adjacent regions at a time, by the
+    Ward criterion on their mean learned features (DSC: SuperAE embedding +
+    Lab colour; SP-WNet: class probabilities), recording the label map
+    whenever the region count reaches a requested value. Levels are
+    therefore connected regions, not classes. This is how the BSDS500
+    ODS/OIS benchmark sweeps the scale.
 
     Parameters
     ----------
@@ -185,8 +191,8 @@ def segment_hierarchy(
 
     Returns
     -------
-    dict k -> (H, W) int32 label map with at most k labels (exactly
-    ``min(k, regions found)``).
+    dict k -> (H, W) int32 label map with at most k labels (``min(k, regions
+    found)``, possibly fewer after the final fragment merge).
     """
     ks = sorted({int(k) for k in n_segments})
     if not ks or ks[0] < 1:

@@ -45,7 +45,6 @@ from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, gaussian_weights, mean_colour
 from ..graph.losses import dsc_cut_loss, superpixel_smoothing_loss
 from ..graph.pooling import majority_vote, pool_mean
-from ..graph.spectral import merge_hierarchy
 from ..nn.autoencoder import SuperAE
 from ._common import (
     ProgressLike,
@@ -54,6 +53,7 @@ from ._common import (
     downscale,
     make_progress,
     merge_small_fragments,
+    region_hierarchy,
     relabel,
     seeded,
     standardise,
@@ -94,32 +94,18 @@ class DSCResult:
     history: list = field(default_factory=list)
     small_labels: np.ndarray | None = None
 
-    def hierarchy(self, n_segments, min_size: int = 0) -> dict[int, np.ndarray]:
+    def hierarchy(self, n_segments, min_size: int = 0, connected: bool = True) -> dict[int, np.ndarray]:
         """Coarser segmentations by Ward merging of the learned regions.
 
-        Parameters
-        ----------
-        n_segments : int or iterable of int
-            Region counts to produce (at most the number of found regions).
-        min_size : int
-            Fragment size threshold applied to every level (full resolution).
+        See :func:`clusterseg.unsupervised._common.region_hierarchy`.
 
         Returns
         -------
         dict k -> (H, W) int32 label map.
         """
-        return _hierarchy(self.small_labels, self.superpixels, self.node_features, self.labels.shape,
-                          n_segments, min_size)
-
-
-def _hierarchy(small_labels, sp, node_features, full_shape, n_segments, min_size):
-    r = int(small_labels.max()) + 1
-    idx = torch.from_numpy(sp)
-    # region features: pixel-weighted mean of superpixel features
-    feats = pool_mean(torch.from_numpy(node_features).float().t()[:, idx.reshape(-1)],
-                      torch.from_numpy(small_labels.astype(np.int64)).reshape(-1), r).numpy()
-    levels = merge_hierarchy(small_labels, feats, n_segments)
-    return {k: merge_small_fragments(upscale_labels(v, full_shape), min_size) for k, v in levels.items()}
+        feats = self.node_features[self.superpixels].transpose(2, 0, 1)
+        return region_hierarchy(self.small_labels, feats, self.labels.shape, n_segments, min_size,
+                                connected=connected)
 
 
 class _DSCNet(nn.Module):

@@ -1,0 +1,226 @@
+"""BSDS500 region benchmark (SC / PRI / VI at ODS and OIS) for unsupervised segmentation.
+
+Compares, in one run and on the same images:
+
+* ``dsc``     -- Deep Superpixel Cut (clusterseg.unsupervised, one optimisation
+                 per image, coarse-to-fine levels by Ward merging);
+* ``spwnet``  -- SP-WNet trained on the image itself (single-image mode);
+* ``felzenszwalb`` -- skimage Felzenszwalb-Huttenlocher, ``scale`` swept;
+* ``kmeans``  -- k-means on Lab + xy (standardised, xy weight 0.5), K swept;
+* ``ncut``    -- spectral normalised cut on an RGB SLIC superpixel graph
+                 (Gaussian weights on mean-colour distance, 8-connected RAG), K swept.
+
+Each method produces one segmentation per sweep value; ODS picks the best value
+for the whole data set, OIS the best per image (BSDS500 protocol,
+``clusterseg.metrics.regions``). Per-image scores are appended to a JSONL file
+so that a long run can be inspected or resumed (``--resume``).
+
+Usage::
+
+    python benchmarks/unsupervised_bsds.py --limit 10
+    python benchmarks/unsupervised_bsds.py --methods dsc spwnet felzenszwalb kmeans ncut
+    python benchmarks/unsupervised_bsds.py --ablation --limit 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from _common import header_lines, markdown_table, set_threads  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+KS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 32)
+FH_SCALES = (50, 100, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000, 3000)
+PUBLISHED = {
+    "DSC (paper, test)": (0.56, 0.60, 0.80, 0.83, 1.82, 1.62),
+    "W-Net (paper, test)": (0.57, 0.62, 0.81, 0.84, 1.76, 1.60),
+    "EGB (paper, test)": (0.52, 0.57, 0.80, 0.82, 2.21, 1.87),
+    "NCuts (paper, test)": (0.45, 0.53, 0.78, 0.80, 2.23, 1.89),
+}
+
+
+# ------------------------------------------------------------------ methods
+def run_dsc(rgb, **kw):
+    from clusterseg.unsupervised import segment_hierarchy
+
+    kmax = kw.pop("kmax", 16)
+    levels = segment_hierarchy(rgb, KS, max_segments=kmax, method="dsc", random_state=0, **kw)
+    return [levels[k] for k in KS]
+
+
+def run_spwnet(rgb, **kw):
+    from clusterseg.unsupervised import segment_hierarchy
+
+    kmax = kw.pop("kmax", 16)
+    levels = segment_hierarchy(rgb, KS, max_segments=kmax, method="spwnet", random_state=0, **kw)
+    return [levels[k] for k in KS]
+
+
+def run_felzenszwalb(rgb):
+    from skimage.segmentation import felzenszwalb
+
+    return [felzenszwalb(rgb, scale=s, sigma=0.8, min_size=max(20, s // 4)) for s in FH_SCALES]
+
+
+def run_kmeans(rgb):
+    from scipy.cluster.vq import kmeans2
+    from skimage.color import rgb2lab
+
+    from clusterseg.unsupervised._common import downscale, upscale_labels
+
+    small = downscale(rgb.astype(np.float32) / 255.0, 240)
+    h, w = small.shape[:2]
+    lab = rgb2lab(small).reshape(-1, 3)
+    yy, xx = np.mgrid[0:h, 0:w]
+    xy = np.stack([yy.ravel(), xx.ravel()], 1).astype(float)
+    feats = np.concatenate([(lab - lab.mean(0)) / (lab.std(0) + 1e-6), 0.5 * (xy - xy.mean(0)) / xy.std(0)], 1)
+    out = []
+    for k in KS:
+        _, lbl = kmeans2(feats, k, minit="++", seed=np.random.default_rng(0))
+        out.append(upscale_labels(lbl.reshape(h, w).astype(np.int32), rgb.shape[:2]))
+    return out
+
+
+def run_ncut(rgb):
+    from skimage.color import rgb2lab
+
+    from clusterseg.graph import (affinity_matrix, edge_distances, gaussian_weights, mean_colour,
+                                  region_adjacency, spectral_embedding, spectral_ncut)
+    from clusterseg.unsupervised._common import compute_superpixels, downscale, upscale_labels
+
+    small = downscale(rgb.astype(np.float32) / 255.0, 240)
+    sp = compute_superpixels(small, 400, "slic", 0)
+    m = int(sp.max()) + 1
+    edges = region_adjacency(sp, 2)
+    w = gaussian_weights(edge_distances(mean_colour(rgb2lab(small), sp, m), edges))
+    a = affinity_matrix(edges, w, m, layout="scipy")
+    emb = spectral_embedding(a, max(KS))
+    return [upscale_labels(spectral_ncut(a, k, embedding=emb)[sp].astype(np.int32), rgb.shape[:2]) for k in KS]
+
+
+METHODS = {
+    "dsc": (run_dsc, {}),
+    "spwnet": (run_spwnet, {}),
+    "felzenszwalb": (run_felzenszwalb, None),
+    "kmeans": (run_kmeans, None),
+    "ncut": (run_ncut, None),
+}
+
+ABLATION = {
+    "dsc": ("dsc", {}),
+    "dsc, no cut loss (beta=0)": ("dsc", {"beta": 0.0}),
+    "dsc, no SuperAE (ae_iter=0)": ("dsc", {"ae_iter": 0}),
+    "dsc, colour W": ("dsc", {"affinity": "colour"}),
+    "dsc, Felzenszwalb superpixels": ("dsc", {"superpixel_method": "felzenszwalb"}),
+    "dsc, LNSNet superpixels": ("dsc", {"superpixel_method": "lnsnet"}),
+    "spwnet": ("spwnet", {}),
+    "spwnet, with ncut loss": ("spwnet", {"beta_cut": 1.0}),
+}
+
+
+def sweep_label(name):
+    return "scale" if name == "felzenszwalb" else "K"
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    p.add_argument("--ablation", action="store_true", help="run the DSC/SP-WNet ablation variants instead")
+    p.add_argument("--limit", type=int, default=None, help="first N val images (default all 100)")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--tag", default=None, help="output name suffix (default: full / limitN / ablation)")
+    p.add_argument("--resume", action="store_true", help="reuse per-image scores already in the JSONL file")
+    args = p.parse_args(argv)
+    set_threads(args.threads)
+
+    from clusterseg.datasets import bsds500
+    from clusterseg.metrics.regions import aggregate_region_scores, region_scores
+
+    tag = args.tag or ("ablation" if args.ablation else (f"limit{args.limit}" if args.limit else "full"))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    raw_path = RESULTS / f"unsupervised_bsds_{tag}.jsonl"
+    md_path = RESULTS / f"unsupervised_bsds_{tag}.md"
+    if args.ablation:
+        variants = {k: (METHODS[m][0], kw) for k, (m, kw) in ABLATION.items()}
+    else:
+        variants = {m: METHODS[m] for m in args.methods}
+    done: dict[tuple[str, str], dict] = {}
+    if args.resume and raw_path.exists():
+        for line in raw_path.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["variant"], r["image"])] = r
+    elif raw_path.exists():
+        raw_path.unlink()
+    try:
+        data = bsds500(split="val", limit=args.limit)
+        n_img = len(data)
+    except (FileNotFoundError, OSError) as exc:
+        print(f"BSDS500 not available: {exc}; skipping.")
+        return 0
+    per = {v: [] for v in variants}
+    secs = {v: [] for v in variants}
+    skipped = {}
+    for i in range(n_img):
+        iid, rgb, gts, _ = data[i]
+        for v, (fn, kw) in variants.items():
+            if (v, iid) in done:
+                r = done[(v, iid)]
+            else:
+                t0 = time.perf_counter()
+                try:
+                    segs = fn(rgb, **kw) if kw is not None else fn(rgb)
+                except (ImportError, ValueError, NotImplementedError) as exc:
+                    skipped[v] = f"{type(exc).__name__}: {exc}"
+                    continue
+                dt = time.perf_counter() - t0
+                r = {"variant": v, "image": iid, "seconds": dt,
+                     "scores": [region_scores(s, gts) for s in segs]}
+                with raw_path.open("a") as fh:
+                    fh.write(json.dumps(r) + "\n")
+            per[v].append(r["scores"])
+            secs[v].append(r["seconds"])
+            sc = max(s["covering"] for s in r["scores"])
+            print(f"[{i + 1}/{n_img}] {iid} {v:32s} {r['seconds']:6.1f}s best-K SC {sc:.3f}", flush=True)
+
+    rows = []
+    for v in variants:
+        if not per[v]:
+            continue
+        agg = aggregate_region_scores(per[v])
+        o, s = agg["ods"], agg["ois"]
+        sweep = KS if sweep_label(v) == "K" else FH_SCALES
+        best = sweep[agg["ods_index"]["sc"]]
+        rows.append([v, f"{o['sc']:.3f}", f"{s['sc']:.3f}", f"{o['pri']:.3f}", f"{s['pri']:.3f}",
+                     f"{o['vi']:.3f}", f"{s['vi']:.3f}", f"{sweep_label(v)}={best}",
+                     f"{np.median(secs[v]):.1f}", str(len(per[v]))])
+    lines = header_lines(f"BSDS500 val: unsupervised segmentation ({tag})", threads=args.threads)
+    lines += [
+        f"Images: {n_img} of BSDS500 val{' (first N, --limit)' if args.limit else ''}. "
+        f"Sweep: K in {list(KS)} (DSC/SP-WNet: one optimisation at K_max, levels by Ward merging), "
+        f"Felzenszwalb scale in {list(FH_SCALES)}. SC pooled over images, PRI/VI averaged (BSDS500 protocol).",
+        "",
+    ]
+    lines += markdown_table(["method", "SC ODS", "SC OIS", "PRI ODS", "PRI OIS", "VI ODS", "VI OIS",
+                             "ODS param (SC)", "median s/img", "images"], rows)
+    if not args.ablation:
+        lines += ["", "Published figures (BSDS500 **test** split, from the DSC slides; not the same images):", ""]
+        lines += markdown_table(["method", "SC ODS", "SC OIS", "PRI ODS", "PRI OIS", "VI ODS", "VI OIS"],
+                                [[k, *[f"{x:.2f}" for x in v]] for k, v in PUBLISHED.items()])
+    if skipped:
+        lines += ["", "Skipped variants:", ""] + [f"- {k}: {v}" for k, v in skipped.items()]
+    md_path.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
