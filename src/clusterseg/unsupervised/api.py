@@ -27,7 +27,7 @@ __all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_seq
 METHODS = ("dsc", "spwnet")
 
 #: SP-WNet defaults for single-image mode (CPU-sized network).
-_SPWNET_IMAGE_DEFAULTS = dict(ch_mul=8, n_blocks=3, max_side=240, n_superpixels=600)
+_SPWNET_IMAGE_DEFAULTS = dict(ch_mul=8, n_blocks=3, max_side=224, n_superpixels=600, patch_sizes=(32, 48), epochs=6)
 
 
 def _check_method(method: str) -> str:
@@ -58,14 +58,14 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
         feats = res.node_features[res.superpixels].transpose(2, 0, 1)
         return res.labels, res.small_labels, feats, min_size
     opts = dict(_SPWNET_IMAGE_DEFAULTS)
-    epochs = kwargs.pop("epochs", None)
+    opts.update(kwargs)
+    epochs = opts.pop("epochs")
     if max_iter is not None:
         epochs = max(1, int(max_iter) // opts.get("n_batches", 8))
-    opts.update(kwargs)
     if n_superpixels is not None:
         opts["n_superpixels"] = n_superpixels
     model = SPWNetModel(n_segments, superpixel_method=superpixel_method, random_state=random_state, **opts)
-    model.fit([rgb], epochs=epochs or 10, progress=progress)
+    model.fit([rgb], epochs=epochs, progress=progress)
     logits, small_rgb = model.predict_logits(rgb)
     small = relabel(model._labels_from_logits(logits, small_rgb))
     labels = merge_small_fragments(upscale_labels(small, full_shape), min_size)
@@ -109,7 +109,9 @@ def segment(
         Superpixels at the working resolution (DSC default 400, SP-WNet 600).
     max_iter : int, optional
         DSC: maximum partition iterations (default 128, early stopping when
-        labels are stable); SP-WNet: training steps (default 80).
+        labels are stable); SP-WNet: training steps (default 48 = 6 epochs x
+        8 steps; single-image defaults are CPU-sized: ``ch_mul=8,
+        n_blocks=3, max_side=224, patch_sizes=(32, 48)``).
     random_state : int or None
         Seed (torch's global RNG state is restored afterwards).
     return_hierarchy : bool
