@@ -167,3 +167,12 @@ def test_segment_sequence_bad_input():
         _train_indices([0, 7], 5)
     assert _train_indices(2, 5) == [1, 3]
     assert _train_indices(9, 3) == [0, 1, 2]
+
+
+def test_preprocess_unsharp_stays_in_unit_range():
+    rng = np.random.default_rng(0)
+    img = (rng.random((40, 60, 3)) * 255).astype(np.uint8)
+    model = SPWNetModel(3, **(TINY | dict(max_side=30)), unsharp_radius=5.0, unsharp_amount=1.0)
+    rgb = model.preprocess(img)
+    assert rgb.shape == (20, 30, 3) and rgb.dtype == np.float32
+    assert np.isfinite(rgb).all() and rgb.min() >= 0.0 and rgb.max() <= 1.0

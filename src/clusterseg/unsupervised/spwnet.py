@@ -217,8 +217,10 @@ class SPWNetModel:
     def _preprocess_rgb(self, rgb: np.ndarray) -> np.ndarray:
         rgb = downscale(rgb, self.config.max_side)
         if self.config.unsharp_amount > 0:
-            rgb = unsharp_mask(rgb, radius=self.config.unsharp_radius, amount=self.config.unsharp_amount,
-                               channel_axis=-1).astype(np.float32)
+            # float64 on purpose: skimage 0.26 unsharp_mask returned garbage values on float32 input here
+            sharp = unsharp_mask(rgb.astype(np.float64), radius=self.config.unsharp_radius,
+                                 amount=self.config.unsharp_amount, channel_axis=-1)
+            rgb = np.clip(sharp, 0.0, 1.0).astype(np.float32)
         return rgb
 
     def _tensor(self, rgb: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
