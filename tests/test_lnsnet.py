@@ -375,3 +375,22 @@ def test_adapt_steps_leaves_model_untouched(net, blocks_image):
     _check_labels(labels, blocks_image.shape[:2])
     for k, v in net.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+def test_shipped_weights_load_and_segment(blocks_image):
+    from clusterseg.superpixels.lnsnet import default_weights_path, load_model
+
+    path = default_weights_path()
+    if not path.is_file():
+        pytest.skip("shipped LNSNet weights not installed")
+    assert path.stat().st_size < 200_000
+    model = load_model()
+    assert isinstance(model, LNSNet) and not model.training
+    labels = lnsnet_superpixels(blocks_image, 16)
+    _check_labels(labels, blocks_image.shape[:2])
+    # the four flat quadrants are never mixed within a superpixel by a trained model
+    from clusterseg.metrics import achievable_segmentation_accuracy
+    from conftest import make_blocks_image
+
+    _, truth = make_blocks_image()
+    assert achievable_segmentation_accuracy(labels, truth) > 0.97

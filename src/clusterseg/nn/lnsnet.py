@@ -175,51 +175,63 @@ class FeatureEmbedder(nn.Module):
 
     @torch.no_grad()
     def forward_tiled(self, x: torch.Tensor, tile_rows: int = 256, halo: int = 8) -> torch.Tensor:
-        """Exact forward pass in horizontal tiles to bound peak memory (inference only).
+        """Exact forward pass in horizontal tiles to bound peak memory (inference, batch size 1).
 
-        Instance-norm statistics are accumulated over the whole image in three
-        passes (one per norm), each tile is computed with a ``halo`` of extra rows
-        that is cropped away, so the result equals :meth:`forward` up to
-        floating-point rounding. Only the output ``Z`` is held in memory in full.
+        Instance-norm statistics are accumulated over the whole image: pass 1
+        computes the statistics of the first stage tile by tile; pass 2 recomputes
+        it, normalises and stores the (narrow, ``c1``-channel) second-stage output;
+        pass 3 computes the last stage into the output buffer, which is finally
+        normalised in place. Tiles carry a ``halo`` of extra rows that is cropped
+        away, so the result equals :meth:`forward` up to floating-point rounding.
+        Peak memory is about ``(c2 + c1 + in_channels) * H * W`` floats.
         """
         b, _, h, w = x.shape
-        tiles = [(r0, min(h, r0 + tile_rows)) for r0 in range(0, h, tile_rows)]
-        if len(tiles) > 1 and tiles[-1][1] - tiles[-1][0] < 2 * halo:
-            # merge a too-short last tile (reflection needs >= 2 rows)
-            last = tiles.pop()
-            tiles[-1] = (tiles[-1][0], last[1])
-
-        def run(r0, r1, upto, stats):
-            a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
-            xt = x[:, :, a0:a1]
-            out = self._stage1(xt)
-            if upto > 1:
-                out = self._stage2(self._apply_norm(out, self.norm1, stats[0]))
-            if upto > 2:
-                out = self._stage3(self._apply_norm(out, self.norm2, stats[1]), xt)
-            if upto > 3:
-                out = self._apply_norm(out, self.norm3, stats[2])
-            return out[:, :, r0 - a0 : r0 - a0 + (r1 - r0)]
-
-        stats: list = []
-        n = float(h * w)
-        for stage in (1, 2, 3):
-            s1 = s2 = None
-            for r0, r1 in tiles:
-                t = run(r0, r1, stage, stats).double()
-                a = t.sum(dim=(2, 3))
-                q = (t * t).sum(dim=(2, 3))
-                s1 = a if s1 is None else s1 + a
-                s2 = q if s2 is None else s2 + q
-            mean = s1 / n
-            var = (s2 / n - mean * mean).clamp_min(0)
-            # one set of statistics per instance: keep batch dimension via broadcasting
-            stats.append((mean.float().squeeze(0), var.float().squeeze(0)) if b == 1 else (mean.float(), var.float()))
         if b != 1:
             raise ValueError("forward_tiled supports batch size 1 only")
-        z = torch.empty((b, self.norm3.num_features, h, w), dtype=x.dtype, device=x.device)
+        tiles = [(r0, min(h, r0 + tile_rows)) for r0 in range(0, h, tile_rows)]
+        if len(tiles) > 1 and tiles[-1][1] - tiles[-1][0] < 2 * halo:
+            last = tiles.pop()  # reflection padding needs enough rows
+            tiles[-1] = (tiles[-1][0], last[1])
+        n = float(h * w)
+
+        def window(r0, r1):
+            a0, a1 = max(0, r0 - halo), min(h, r1 + halo)
+            return a0, a1, slice(r0 - a0, r0 - a0 + (r1 - r0))
+
+        def finish(acc):
+            mean = acc[0] / n
+            return mean.float(), (acc[1] / n - mean * mean).clamp_min(0).float()
+
+        def accumulate(acc, t):
+            t = t.double()
+            acc[0] += t.sum(dim=(0, 2, 3))
+            acc[1] += (t * t).sum(dim=(0, 2, 3))
+
+        c_cat = self.norm1.num_features
+        acc = [torch.zeros(c_cat, dtype=torch.float64, device=x.device) for _ in range(2)]
         for r0, r1 in tiles:
-            z[:, :, r0:r1] = run(r0, r1, 4, stats)
+            a0, a1, crop = window(r0, r1)
+            accumulate(acc, self._stage1(x[:, :, a0:a1])[:, :, crop])
+        stats1 = finish(acc)
+        h2 = torch.empty((1, self.norm2.num_features, h, w), dtype=x.dtype, device=x.device)
+        acc = [torch.zeros(self.norm2.num_features, dtype=torch.float64, device=x.device) for _ in range(2)]
+        for r0, r1 in tiles:
+            a0, a1, crop = window(r0, r1)
+            t = self._stage2(self._apply_norm(self._stage1(x[:, :, a0:a1]), self.norm1, stats1))[:, :, crop]
+            h2[:, :, r0:r1] = t
+            accumulate(acc, t)
+        stats2 = finish(acc)
+        z = torch.empty((1, self.norm3.num_features, h, w), dtype=x.dtype, device=x.device)
+        acc = [torch.zeros(self.norm3.num_features, dtype=torch.float64, device=x.device) for _ in range(2)]
+        for r0, r1 in tiles:
+            a0, a1, crop = window(r0, r1)
+            t = self._stage3(self._apply_norm(h2[:, :, a0:a1], self.norm2, stats2), x[:, :, a0:a1])[:, :, crop]
+            z[:, :, r0:r1] = t
+            accumulate(acc, t)
+        del h2
+        stats3 = finish(acc)
+        for r0, r1 in tiles:
+            z[:, :, r0:r1] = self._apply_norm(z[:, :, r0:r1], self.norm3, stats3)
         return z
 
 

@@ -112,6 +112,8 @@ def lnsnet_superpixels(
     enforce_connectivity: bool = True,
     device: str | torch.device | None = None,
     channel_axis: int | None = -1,
+    random_state: int | None = None,
+    compactness: float | None = None,
 ) -> np.ndarray:
     """Superpixels from a trained LNSNet.
 
@@ -150,6 +152,12 @@ def lnsnet_superpixels(
         Torch device (default CPU).
     channel_axis : int or None
         Colour axis of ``image``.
+    random_state : int, optional
+        Accepted for API compatibility and ignored: inference and test-time
+        adaptation are deterministic.
+    compactness : None
+        Not supported (LNSNet learns its own trade-off); anything but ``None``
+        raises ``ValueError``.
 
     Returns
     -------
@@ -180,6 +188,8 @@ def lnsnet_superpixels(
     from clusterseg.features import lab_xy_features
     from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
 
+    if compactness is not None:
+        raise ValueError("method 'lnsnet' has no compactness parameter")
     if assignment not in ("local", "global"):
         raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
     if int(adapt_steps) < 0:

@@ -1,0 +1,84 @@
+"""LNSNet count control and speed against scikit-image SLIC on BSDS500 val.
+
+For every K the actual number of superpixels returned by
+``superpixels(..., method="lnsnet")`` is compared with K (min / mean / max of
+the ratio over the images), and the median time per image is measured for
+LNSNet (local and, optionally, global assignment) and ``skimage.segmentation.slic``
+in the same process, alternating image by image, with 2 torch threads.
+
+Run::
+
+    PYTHONPATH=src python benchmarks/lnsnet_count_speed.py --n-val 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lnsnet_common import load_samples, machine, now  # noqa: E402
+
+KS = [50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--n-val", type=int, default=20)
+    ap.add_argument("--ks", type=int, nargs="+", default=KS)
+    ap.add_argument("--weights", default=None, help="default: the shipped weights")
+    ap.add_argument("--global-ks", type=int, nargs="*", default=[100, 400], help="K values also timed with assignment='global'")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/lnsnet_count_speed.md")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from skimage.segmentation import slic
+
+    from clusterseg.superpixels.lnsnet import lnsnet_superpixels, load_model
+
+    model = load_model(args.weights)
+    samples = load_samples("val", limit=args.n_val)
+    lnsnet_superpixels(samples[0][0], 100, weights=model)  # warm-up
+    rows = []
+    for k in args.ks:
+        ratios, t_l, t_s, t_g = [], [], [], []
+        for rgb, _ in samples:
+            t = time.perf_counter()
+            lab = lnsnet_superpixels(rgb, k, weights=model)
+            t_l.append(time.perf_counter() - t)
+            ratios.append((lab.max() + 1) / k)
+            t = time.perf_counter()
+            slic(rgb, n_segments=k, start_label=0)
+            t_s.append(time.perf_counter() - t)
+            if k in args.global_ks:
+                t = time.perf_counter()
+                lnsnet_superpixels(rgb, k, weights=model, assignment="global")
+                t_g.append(time.perf_counter() - t)
+        r = np.array(ratios)
+        rows.append((k, r.min(), r.mean(), r.max(), 1000 * np.median(t_l), 1000 * np.median(t_s),
+                     1000 * np.median(t_g) if t_g else float("nan")))
+        print(rows[-1], flush=True)
+    cmd = "PYTHONPATH=src python benchmarks/lnsnet_count_speed.py " + " ".join(sys.argv[1:])
+    lines = [
+        "# LNSNet: count control and speed", "",
+        f"Command: `{cmd}`  ", f"Machine: {machine()} (2 cores shared with other jobs, so absolute times are noisy; "
+        "LNSNet and SLIC are timed alternately on the same images)  ", f"Date: {now()}  ",
+        f"Images: first {len(samples)} BSDS500 val images (481x321 / 321x481). Weights: {args.weights or 'shipped default'}.", "",
+        "| K | actual/K min | actual/K mean | actual/K max | LNSNet local ms (median) | skimage SLIC ms (median) | LNSNet global ms (median) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for k, lo, me, hi, tl, ts, tg in rows:
+        lines.append(f"| {k} | {lo:.3f} | {me:.3f} | {hi:.3f} | {tl:.0f} | {ts:.0f} | " + ("-" if np.isnan(tg) else f"{tg:.0f}") + " |")
+    ok = all(0.85 <= lo and hi <= 1.15 for _, lo, _, hi, *_ in rows)
+    lines += ["", f"All counts within +/-15% of K: **{'yes' if ok else 'no'}**.", ""]
+    Path(args.out).write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
