@@ -178,7 +178,7 @@ def main(argv=None) -> int:
                 t0 = time.perf_counter()
                 try:
                     segs = fn(rgb, **kw) if kw is not None else fn(rgb)
-                except (ImportError, ValueError, NotImplementedError) as exc:
+                except (ImportError, ValueError, NotImplementedError, OSError) as exc:
                     skipped[v] = f"{type(exc).__name__}: {exc}"
                     continue
                 dt = time.perf_counter() - t0

@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from skimage.filters import unsharp_mask
+from scipy.ndimage import gaussian_filter
 
 from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, exp_weights, mean_colour
@@ -217,10 +217,11 @@ class SPWNetModel:
     def _preprocess_rgb(self, rgb: np.ndarray) -> np.ndarray:
         rgb = downscale(rgb, self.config.max_side)
         if self.config.unsharp_amount > 0:
-            # float64 on purpose: skimage 0.26 unsharp_mask returned garbage values on float32 input here
-            sharp = unsharp_mask(rgb.astype(np.float64), radius=self.config.unsharp_radius,
-                                 amount=self.config.unsharp_amount, channel_axis=-1)
-            rgb = np.clip(sharp, 0.0, 1.0).astype(np.float32)
+            # unsharp mask x + a (x - G_r * x), written out with scipy: skimage 0.26's unsharp_mask
+            # intermittently returned garbage (huge / non-finite values) on this machine
+            x = rgb.astype(np.float64)
+            blur = gaussian_filter(x, sigma=(self.config.unsharp_radius, self.config.unsharp_radius, 0))
+            rgb = np.clip(x + self.config.unsharp_amount * (x - blur), 0.0, 1.0).astype(np.float32)
         return rgb
 
     def _tensor(self, rgb: np.ndarray) -> tuple[torch.Tensor, tuple[int, int]]:
