@@ -176,3 +176,14 @@ def test_preprocess_unsharp_stays_in_unit_range():
     rgb = model.preprocess(img)
     assert rgb.shape == (20, 30, 3) and rgb.dtype == np.float32
     assert np.isfinite(rgb).all() and rgb.min() >= 0.0 and rgb.max() <= 1.0
+
+
+def test_fit_sequence_model_then_apply(tmp_path):
+    from clusterseg.unsupervised import fit_sequence_model, iter_segment_sequence
+
+    video = np.stack([two_regions(seed=i)[0] for i in range(3)])
+    model = fit_sequence_model(video, 2, train_on=[0, -1], epochs=1, **TINY)
+    assert model.fitted and model.config.n_classes == 2
+    model.save(tmp_path / "seq.pt")
+    out = list(iter_segment_sequence(video, model=SPWNetModel.load(tmp_path / "seq.pt")))
+    assert [i for i, _ in out] == [0, 1, 2] and out[0][1].shape == (32, 48)

@@ -5,10 +5,10 @@
 - :func:`segment_hierarchy` -- several region counts from one optimisation.
 - :func:`segment_sequence` / :func:`iter_segment_sequence` -- videos and 3-D
   volumes with one SP-WNet trained on a few frames (consistent class ids).
-- :class:`SPWNetModel` -- fit / predict / save / load.
+- :func:`fit_sequence_model` / :class:`SPWNetModel` -- fit / predict / save / load.
 """
 
-from .api import METHODS, iter_segment_sequence, segment, segment_hierarchy, segment_sequence
+from .api import METHODS, fit_sequence_model, iter_segment_sequence, segment, segment_hierarchy, segment_sequence
 from .dsc import DSCResult, deep_superpixel_cut
 from .spwnet import PatchSampler, SPWNetConfig, SPWNetModel
 
@@ -19,6 +19,7 @@ __all__ = [
     "SPWNetConfig",
     "SPWNetModel",
     "deep_superpixel_cut",
+    "fit_sequence_model",
     "iter_segment_sequence",
     "segment",
     "segment_hierarchy",

@@ -22,7 +22,7 @@ from ._common import (
 from .dsc import _check_k, deep_superpixel_cut
 from .spwnet import SPWNetModel
 
-__all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_sequence", "METHODS"]
+__all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_sequence", "fit_sequence_model", "METHODS"]
 
 METHODS = ("dsc", "spwnet")
 
@@ -254,6 +254,32 @@ def _train_indices(train_on, n: int) -> list[int]:
     return [i % n for i in idx]
 
 
+def fit_sequence_model(
+    frames_or_volume,
+    n_segments: int = 32,
+    *,
+    train_on: int | Sequence[int] = 4,
+    axis: int = 0,
+    channel_axis: int | None = -1,
+    epochs: int = 10,
+    progress: ProgressLike = False,
+    random_state: int | None = 0,
+    **model_kwargs: Any,
+) -> SPWNetModel:
+    """Train an SP-WNet on a few frames / slices of a sequence (see :func:`segment_sequence`).
+
+    Returns
+    -------
+    SPWNetModel
+        Fitted; save it with :meth:`SPWNetModel.save` and apply it with
+        ``segment_sequence(..., model=model)`` or :meth:`SPWNetModel.predict`.
+    """
+    frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
+    model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
+    idx = _train_indices(train_on, len(frames))
+    return model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=progress)
+
+
 def iter_segment_sequence(
     frames_or_volume,
     n_segments: int = 32,
@@ -282,9 +308,8 @@ def iter_segment_sequence(
     if n == 0:
         raise ValueError("frames_or_volume is empty")
     if model is None:
-        model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
-        idx = _train_indices(train_on, n)
-        model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=fit_progress)
+        model = fit_sequence_model(frames, n_segments, train_on=train_on, channel_axis=ch_axis, epochs=epochs,
+                                   progress=fit_progress, random_state=random_state, **model_kwargs)
     cb = make_progress(progress, "frames")
     for i in range(n):
         yield i, model.predict(frames[i], channel_axis=ch_axis, full_resolution=full_resolution)
@@ -355,9 +380,8 @@ def segment_sequence(
         raise ValueError(f"segment_sequence supports method='spwnet' only, got {method!r}")
     frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
     if model is None:
-        model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
-        idx = _train_indices(train_on, len(frames))
-        model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=fit_progress)
+        model = fit_sequence_model(frames, n_segments, train_on=train_on, channel_axis=ch_axis, epochs=epochs,
+                                   progress=fit_progress, random_state=random_state, **model_kwargs)
     out = np.stack([lab for _, lab in iter_segment_sequence(frames, n_segments, method=method, model=model,
                                                              channel_axis=ch_axis, full_resolution=full_resolution,
                                                              progress=progress)])
