@@ -64,6 +64,12 @@ def test_seed_grid_count_close_to_k(h, w, k):
         assert 0.5 < g.cell_h / g.cell_w < 2.0  # nearly square cells
 
 
+def test_fast_inference_embedder_equals_forward(net):
+    x = torch.randn(1, 5, 31, 40)
+    with torch.no_grad():
+        torch.testing.assert_close(net.fem.forward_inference(x), net.fem(x), atol=1e-4, rtol=1e-4)
+
+
 def test_tiled_embedder_equals_full(net):
     x = torch.randn(1, 5, 45, 23)
     with torch.no_grad():

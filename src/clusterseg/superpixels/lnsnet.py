@@ -112,6 +112,7 @@ def lnsnet_superpixels(
     enforce_connectivity: bool = True,
     device: str | torch.device | None = None,
     channel_axis: int | None = -1,
+    num_threads: int | None = None,
     random_state: int | None = None,
     compactness: float | None = None,
 ) -> np.ndarray:
@@ -152,6 +153,12 @@ def lnsnet_superpixels(
         Torch device (default CPU).
     channel_axis : int or None
         Colour axis of ``image``.
+    num_threads : int, optional
+        Torch intra-op threads used during the call (restored afterwards).
+        Default: 1 thread for images below 1 Mpx (their per-operation work is
+        too small for threads to pay off, and on a busy machine synchronising
+        threads costs several times the work), otherwise the current
+        ``torch.get_num_threads()``.
     random_state : int, optional
         Accepted for API compatibility and ignored: inference and test-time
         adaptation are deterministic.
@@ -185,8 +192,6 @@ def lnsnet_superpixels(
     ((32, 48), dtype('int32'))
     """
     from clusterseg._validation import check_n_segments, to_float_rgb
-    from clusterseg.features import lab_xy_features
-    from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
 
     if compactness is not None:
         raise ValueError("method 'lnsnet' has no compactness parameter")
@@ -200,6 +205,25 @@ def lnsnet_superpixels(
     h, w = rgb.shape[:2]
     n_segments = check_n_segments(n_segments, h * w)
     model = load_model(weights)
+    if num_threads is None:
+        num_threads = 1 if h * w < 1_000_000 else torch.get_num_threads()
+    if int(num_threads) < 1:
+        raise ValueError(f"num_threads must be >= 1, got {num_threads}")
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(int(num_threads))
+    try:
+        return _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
+                    min_size_factor, max_size_factor, enforce_connectivity)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
+         min_size_factor, max_size_factor, enforce_connectivity) -> np.ndarray:
+    from clusterseg.features import lab_xy_features
+    from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
+
+    h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
     x = torch.from_numpy(lab_xy_features(rgb)).to(dev)[None]
     if adapt_steps > 0:
@@ -217,7 +241,7 @@ def lnsnet_superpixels(
         if h * w > _TILED_PIXELS:
             z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w))
         else:
-            z = model.fem(x)
+            z = model.fem.forward_inference(x)
         del x
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
