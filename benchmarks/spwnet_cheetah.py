@@ -36,9 +36,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--k", type=int, default=8, help="number of classes")
-    p.add_argument("--max-side", type=int, default=320, help="working resolution (longer side)")
+    p.add_argument("--max-side", type=int, default=256, help="working resolution (longer side)")
     p.add_argument("--train-frames", type=int, nargs="+", default=[0, 130, 260, 390])
-    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--epochs", type=int, default=6)
+    p.add_argument("--patch-sizes", type=int, nargs="+", default=[48, 64])
     p.add_argument("--limit", type=int, default=None, help="segment only the first N frames")
     p.add_argument("--gif-step", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
@@ -60,7 +61,7 @@ def main(argv=None) -> int:
     # SP-WNet preprocessing: cut a 10-px border, downscale, unsharp mask (radius 5, amount 1)
     crop = lambda im: im[10:-10, 10:-10]  # noqa: E731
     model = SPWNetModel(args.k, ch_mul=8, n_blocks=3, max_side=args.max_side, unsharp_radius=5.0,
-                        unsharp_amount=1.0, n_superpixels=1500, beta_img=0.5, beta_patch=1.0, beta_sim=0.1,
+                        unsharp_amount=1.0, n_superpixels=1500, patch_sizes=tuple(args.patch_sizes), beta_img=0.5, beta_patch=1.0, beta_sim=0.1,
                         beta_con=0.1, tau_con=1.0, random_state=0)
     t0 = time.perf_counter()
     model.fit([crop(frames[i]) for i in args.train_frames], epochs=args.epochs,
@@ -98,7 +99,7 @@ def main(argv=None) -> int:
         f"Frames: {n} of {len(frames)} (1920x1080 JPEG, 10-px border cut, working size "
         f"{labels_all[0].shape[1]}x{labels_all[0].shape[0]}, unsharp mask r=5 a=1). "
         f"Training frames: {args.train_frames}; K={args.k}; WNet ch_mul=8, n_blocks=3 (CPU-sized); "
-        f"{args.epochs} epochs x 8 steps; SLIC ~1500 superpixels; beta img/patch/sim/con = 0.5/1/0.1/0.1, tau_con=1.",
+        f"{args.epochs} epochs x 8 steps, patch sides {args.patch_sizes}; SLIC ~1500 superpixels; beta img/patch/sim/con = 0.5/1/0.1/0.1, tau_con=1.",
         "",
     ]
     lines += markdown_table(["quantity", "value"], [
