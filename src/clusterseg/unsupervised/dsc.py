@@ -19,10 +19,15 @@ Pipeline (per image, no labels) after Lin, Zhong & Lu [1]_:
 Choices the slides leave open (documented here, measured in
 ``benchmarks/unsupervised_bsds.py``): the similarity ``W`` is a Gaussian
 kernel ``exp(-||g_a - g_b||^2 / 2 sigma^2)`` on 8-connected region-adjacency
-edges (zero elsewhere), ``g`` being superpixel means of the (frozen, stage-2
-input) SuperAE features concatenated with Lab colour, ``sigma`` the median
+edges (zero elsewhere), ``g`` being superpixel means of the SuperAE encoder
+features after stage 1, kept fixed during stage 2 (``affinity="deep"``;
+``"colour"``: Lab means; ``"both"``: concatenated), ``sigma`` the median
 edge distance; ``L2`` is divided by ``1^T W 1`` so that alpha/beta are
-scale-free; the image is processed at reduced resolution (``max_side``).
+scale-free; the head ends with a BatchNorm on the K logits (as in Kanezaki
+[2]_) so that the argmax pseudo-labels do not collapse at the start; the
+image is processed at reduced resolution (``max_side``). The BSDS500
+ablation (``benchmarks/results/unsupervised_bsds_ablation.md``) measures the
+cut loss, SuperAE and superpixel-source choices.
 
 References
 ----------
