@@ -139,6 +139,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default=None, help="output name suffix (default: full / limitN / ablation)")
     p.add_argument("--resume", action="store_true", help="reuse per-image scores already in the JSONL file")
+    p.add_argument("--note", default=None, help="free text appended to the Markdown report")
     args = p.parse_args(argv)
     set_threads(args.threads)
 
@@ -217,6 +218,8 @@ def main(argv=None) -> int:
                                 [[k, *[f"{x:.2f}" for x in v]] for k, v in PUBLISHED.items()])
     if skipped:
         lines += ["", "Skipped variants:", ""] + [f"- {k}: {v}" for k, v in skipped.items()]
+    if args.note:
+        lines += ["", args.note]
     md_path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
