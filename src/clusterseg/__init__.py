@@ -4,6 +4,9 @@ Functions over NumPy arrays, in the style of scikit-image:
 
 - :func:`clusterseg.superpixels` -- superpixels (LNSNet and classical baselines),
   always a connected int32 label map ``0..n-1``.
+- :func:`clusterseg.segment`, :func:`clusterseg.segment_hierarchy`,
+  :func:`clusterseg.segment_sequence` -- unsupervised segmentation (Deep Superpixel
+  Cut, SP-WNet) of images, videos and 3D volumes.
 - :func:`clusterseg.enforce_connectivity` -- the shared connectivity post-processing.
 - :mod:`clusterseg.metrics` -- superpixel, region (BSDS500) and instance metrics.
 - :mod:`clusterseg.io`, :mod:`clusterseg.datasets`, :mod:`clusterseg.visualize`.
@@ -16,6 +19,18 @@ from .visualize import label2rgb_random, overlay_boundaries
 
 __version__ = "0.1.0"
 
+# The unsupervised methods import torch (~1.5 s); load them on first use so that
+# ``import clusterseg`` and ``clusterseg --help`` stay fast.
+_LAZY = {"segment", "segment_hierarchy", "segment_sequence"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from . import unsupervised
+
+        return getattr(unsupervised, name)
+    raise AttributeError(f"module 'clusterseg' has no attribute {name!r}")
+
 __all__ = [
     "available_methods",
     "datasets",
@@ -26,6 +41,9 @@ __all__ = [
     "overlay_boundaries",
     "read_image",
     "read_labels",
+    "segment",
+    "segment_hierarchy",
+    "segment_sequence",
     "superpixels",
     "visualize",
     "write_image",
