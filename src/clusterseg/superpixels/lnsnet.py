@@ -71,29 +71,78 @@ def load_model(weights=None):
     return _cached_model(str(path.resolve()), os.path.getmtime(path))
 
 
+def _split_largest(labels: np.ndarray, n_new: int) -> np.ndarray:
+    """Split the ``n_new`` largest segments in two along their longer axis (at the median pixel)."""
+    from scipy import ndimage
+
+    n = int(labels.max()) + 1
+    sizes = np.bincount(labels.ravel(), minlength=n)
+    order = np.argsort(sizes)[::-1][:n_new]
+    out = labels.copy()
+    boxes = ndimage.find_objects(labels + 1)
+    next_label = n
+    for lab in order:
+        sl = boxes[lab]
+        if sl is None or sizes[lab] < 2:
+            continue
+        rr, cc = np.nonzero(labels[sl] == lab)
+        if sl[0].stop - sl[0].start >= sl[1].stop - sl[1].start:
+            coord, cut = rr, np.median(rr)
+        else:
+            coord, cut = cc, np.median(cc)
+        upper = coord > cut
+        if not upper.any() or upper.all():
+            continue
+        sub = out[sl]
+        sub[rr[upper], cc[upper]] = next_label
+        next_label += 1
+    return out
+
+
 def _connect(
-    labels: np.ndarray, n_segments: int, min_size_factor: float, max_size_factor: float, max_count_factor: float = 1.1
+    labels: np.ndarray,
+    n_segments: int,
+    min_size_factor: float,
+    max_size_factor: float,
+    count_range: tuple[float, float] = (0.9, 1.1),
 ) -> np.ndarray:
     """Connectivity post-processing with count control.
 
-    Fragments below ``min_size_factor * N / K`` are merged first. If more than
-    ``max_count_factor * K`` segments remain, the smallest ones are merged
-    (their count is what exceeds the target) in one more pass, so the result
-    stays close to ``K``.
+    1. Fragments below ``min_size_factor * N / K`` pixels are merged into a
+       neighbour (:func:`clusterseg.superpixels.connectivity.enforce_connectivity`).
+    2. If fewer than ``count_range[0] * K`` segments remain (seeds that won no
+       pixels, or whole small superpixels merged), the merge threshold is halved
+       (down to 1/8 of it) and, if that is not enough, the largest segments are
+       split in two along their longer axis.
+    3. If more than ``count_range[1] * K`` segments remain, the smallest ones
+       (exactly the excess) are merged in one more pass.
     """
     from clusterseg.superpixels.connectivity import enforce_connectivity
 
     area = labels.size / max(1, n_segments)
-    min_size = max(1, int(min_size_factor * area))
-    max_size = max(min_size + 1, int(max_size_factor * area))
-    out = enforce_connectivity(labels, min_size=min_size, max_size=max_size)
+    lo = int(np.floor(count_range[0] * n_segments))
+    hi = max(1, int(np.ceil(count_range[1] * n_segments)))
+    factor = min_size_factor
+    for _ in range(4):
+        min_size = max(1, int(factor * area))
+        max_size = max(min_size + 1, int(max_size_factor * area))
+        out = enforce_connectivity(labels, min_size=min_size, max_size=max_size)
+        if int(out.max()) + 1 >= lo or min_size <= 1:
+            break
+        factor /= 2.0
     n = int(out.max()) + 1
-    target = max(1, int(max_count_factor * n_segments))
-    if n > target:
+    if n < lo:
+        out = _split_largest(out, lo - n)
+        out = enforce_connectivity(out, min_size=max(1, int(factor * area) // 2), max_size=max_size)
+        n = int(out.max()) + 1
+    for _ in range(3):
+        if n <= hi:
+            break
         sizes = np.bincount(out.ravel())
-        excess = n - target
+        excess = n - hi
         threshold = int(np.partition(sizes, excess - 1)[excess - 1])
         out = enforce_connectivity(out, min_size=threshold + 1, max_size=max_size)
+        n = int(out.max()) + 1
     return out
 
 
