@@ -2,6 +2,16 @@
 
 import numpy as np
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _single_torch_thread():
+    """Tests use tiny tensors: one thread avoids OpenMP oversubscription on shared CI cores."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
 
 
 def make_blocks_image(height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:

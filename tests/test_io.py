@@ -191,8 +191,10 @@ def test_png_refuses_labels_outside_16_bit(tmp_path, value):
 def test_write_labels_bad_input(tmp_path):
     with pytest.raises(ValueError, match="integer dtype"):
         write_labels(tmp_path / "l.png", np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="2 dimensions"):
+    with pytest.raises(ValueError, match="3-D label volume"):
         write_labels(tmp_path / "l.png", np.zeros((2, 2, 3), dtype=int))
+    with pytest.raises(ValueError, match="dimensions"):
+        write_labels(tmp_path / "l.tif", np.zeros((2, 2, 3, 1), dtype=int))
     with pytest.raises(ValueError, match="empty"):
         write_labels(tmp_path / "l.png", np.zeros((0, 2), dtype=int))
     with pytest.raises(ValueError, match="int32"):
@@ -480,3 +482,15 @@ def test_grey_alpha_png_read_as_grey(tmp_path):
     Image.fromarray(la, mode="LA").save(tmp_path / "la.png")
     back = read_image(tmp_path / "la.png")
     assert back.shape == (3, 4) and (back == 77).all()
+
+
+def test_write_labels_volume_round_trip_and_png_refusal(tmp_path):
+    from clusterseg.io import read_volume, write_labels
+
+    volume = np.arange(2 * 3 * 4, dtype=np.int32).reshape(2, 3, 4) * 5000  # > 65535: int32 TIFF
+    write_labels(tmp_path / "vol.tif", volume)
+    np.testing.assert_array_equal(read_volume(tmp_path / "vol.tif"), volume)
+    write_labels(tmp_path / "vol.npy", volume)
+    np.testing.assert_array_equal(np.load(tmp_path / "vol.npy"), volume)
+    with pytest.raises(ValueError, match="3-D label volume"):
+        write_labels(tmp_path / "vol.png", volume)

@@ -39,9 +39,18 @@ def test_label2rgb_random_deterministic_and_seeded():
     assert not np.array_equal(a, label2rgb_random(LABELS, seed=4))
 
 
+def test_label2rgb_random_colour_depends_on_value_only():
+    # frames of a video: class 3 keeps its colour when classes 1 and 2 are absent
+    full = label2rgb_random(LABELS)
+    partial = label2rgb_random(np.where(LABELS == 3, 3, 0))
+    np.testing.assert_array_equal(partial[LABELS == 3], full[LABELS == 3])
+    np.testing.assert_array_equal(partial[LABELS == 0], full[LABELS == 0])
+
+
 def test_label2rgb_random_negative_labels_and_volumes():
     rgb = label2rgb_random(LABELS - 1)
-    np.testing.assert_array_equal(rgb, label2rgb_random(LABELS))  # same ranks, same colours
+    codes = rgb.reshape(-1, 3)
+    assert np.unique(codes, axis=0).shape[0] == 4
     assert label2rgb_random(np.stack([LABELS, LABELS])).shape == (2, 4, 4, 3)
 
 

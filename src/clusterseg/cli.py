@@ -203,6 +203,8 @@ def segment(
     label_format: str = typer.Option("png", "--format", "-f", help="Label map format: png (16-bit), tif or npy."),
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write boundaries over the image."),
     colour: bool = typer.Option(True, "--colour/--no-colour", help="Also write a colour label image."),
+    superpixel_method: str = typer.Option("slic", "--superpixels", help="Over-segmentation the graph is built on."),
+    max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Optimisation budget (DSC iterations / SP-WNet steps)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the per-image optimisation."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
@@ -228,7 +230,8 @@ def segment(
                 progress.update(_task, completed=done, total=total)
 
             labels = segment_image(
-                image, n_segments=n_segments, method=method, random_state=seed, progress=report
+                image, n_segments=n_segments, method=method, superpixel_method=superpixel_method,
+                max_iter=max_iter, random_state=seed, progress=report,
             )
             progress.remove_task(inner)
             written = _write_label_outputs(
@@ -241,50 +244,80 @@ def segment(
 
 @app.command("segment-sequence")
 def segment_sequence(
-    source: Path = typer.Argument(..., help="Folder of frames, video file, or 3D TIFF stack.", show_default=False),
+    source: Path = typer.Argument(..., help="Folder of frames, video file, or 3D TIFF/.npy stack.", show_default=False),
     n_segments: int = typer.Option(8, "--n-segments", "-k", help="Number of classes K."),
     train_frames: str = typer.Option("4", "--train-frames", help="How many evenly spaced frames to train on (e.g. 4), or indices '0,100,200'."),
     axis: int = typer.Option(0, "--axis", help="Slicing axis of a 3D volume."),
+    epochs: int = typer.Option(10, "--epochs", help="SP-WNet training epochs."),
+    model_path: Optional[Path] = typer.Option(None, "--model", help="Apply this saved SP-WNet model instead of training."),
+    save_model: Optional[Path] = typer.Option(None, "--save-model", help="Also save the trained model here."),
+    gif_side: int = typer.Option(480, "--gif-side", help="Longest side of the colour preview GIF (0: no GIF)."),
     out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if missing)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the training."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Train SP-WNet on a few frames/slices, then segment every frame of a video or slice of a volume.
 
-    Class ids are consistent across frames. Writes `labels.tif` (the stacked
-    label volume) and `labels_colour.gif`.
+    Class ids are consistent across frames. Frames are processed one at a time:
+    a folder or video gives `labels/<frame>.png` per frame, a volume gives
+    `labels.tif` (a label stack). A colour preview `labels_colour.gif` is
+    written too.
 
     Examples:
 
         clusterseg segment-sequence clips/ -k 8 --train-frames 4 -o out/
 
         clusterseg segment-sequence volume.tif -k 4 --axis 0 --train-frames 0,50,100 -o out/
+
+        clusterseg segment-sequence clips/ --model spwnet.pt -o out2/
     """
     import numpy as np
+    from skimage.transform import rescale
 
-    from clusterseg.io import read_frames, read_volume, write_gif, write_labels
-    from clusterseg.unsupervised import segment_sequence as run_sequence
+    from clusterseg.io import list_frames, write_gif, write_labels
+    from clusterseg.unsupervised import SPWNetModel, fit_sequence_model, iter_segment_sequence
     from clusterseg.visualize import label2rgb_random
 
-    train_on: object
     if "," in train_frames:
-        train_on = [int(t) for t in train_frames.split(",") if t.strip()]
+        train_on: object = [int(t) for t in train_frames.split(",") if t.strip()]
     else:
         train_on = int(train_frames)
+    is_volume = source.suffix.lower() in (".tif", ".tiff", ".npy") and not source.is_dir()
     with _user_errors(), _progress() as progress:
-        frames = read_frames(source) if source.is_dir() else read_volume(source)
-        task = progress.add_task("segment-sequence", total=None)
-
-        def report(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-
-        labels = run_sequence(
-            frames, n_segments=n_segments, train_on=train_on, axis=axis, random_state=seed, progress=report
-        )
-        write_labels(out / "labels.tif", labels, overwrite=overwrite)
-        colours = [label2rgb_random(np.take(labels, i, axis=axis)) for i in range(labels.shape[axis])]
-        write_gif(out / "labels_colour.gif", colours, overwrite=overwrite)
-    typer.echo(f"{labels.shape} labels -> {out / 'labels.tif'}")
+        if model_path is not None:
+            model = SPWNetModel.load(model_path)
+        else:
+            fit_task = progress.add_task("training SP-WNet", total=None)
+            model = fit_sequence_model(
+                source, n_segments, train_on=train_on, axis=axis, epochs=epochs, random_state=seed,
+                progress=lambda done, total: progress.update(fit_task, completed=done, total=total),
+            )
+            if save_model is not None:
+                if save_model.exists() and not overwrite:
+                    raise FileExistsError(f"{save_model} exists; pass --overwrite to replace it")
+                model.save(save_model)
+        names = None if is_volume else [Path(p).stem for p in list_frames(source)] if source.is_dir() else None
+        frame_task = progress.add_task("segmenting", total=None)
+        stack, previews, n_frames = [], [], 0
+        for i, labels in iter_segment_sequence(
+            source, model=model, axis=axis,
+            progress=lambda done, total: progress.update(frame_task, completed=done, total=total),
+        ):
+            n_frames += 1
+            if is_volume:
+                stack.append(labels)
+            else:
+                name = names[i] if names else f"{i:05d}"
+                write_labels(out / "labels" / f"{name}.png", labels, overwrite=overwrite)
+            if gif_side:
+                scale = min(1.0, gif_side / max(labels.shape))
+                small = rescale(labels, scale, order=0, preserve_range=True, anti_aliasing=False).astype(np.int32)
+                previews.append(label2rgb_random(small))
+        if is_volume:
+            write_labels(out / "labels.tif", np.stack(stack, axis=axis), overwrite=overwrite)
+        if previews:
+            write_gif(out / "labels_colour.gif", previews, overwrite=overwrite)
+    typer.echo(f"{n_frames} frames segmented -> {out.resolve()}")
 
 
 @train_app.command("lnsnet")

@@ -38,10 +38,11 @@ def _check_same_shape(labels: np.ndarray, rgb: np.ndarray) -> None:
 def label2rgb_random(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """Colour each label with a distinct pseudo-random colour.
 
-    Colours are drawn without replacement from the 2**24 RGB colours, so two
-    different labels never share a colour (they may still look alike). The
-    result is deterministic for a given ``seed`` and set of label values:
-    the k-th smallest label always gets the k-th drawn colour.
+    The colour of a label is a function of its *value* (and ``seed``) only,
+    through a bijective 24-bit integer hash: two different labels (modulo
+    2**24) never share a colour (they may still look alike), and a label keeps
+    its colour whatever other labels are present -- so class ids of a video or
+    volume segmented frame by frame keep their colours across frames.
 
     Parameters
     ----------
@@ -64,13 +65,20 @@ def label2rgb_random(labels: np.ndarray, seed: int = 0) -> np.ndarray:
     """
     check_labels(labels, ndim=(2, 3))
     values, inverse = np.unique(labels, return_inverse=True)
-    n = values.size
-    if n > 2**24:  # pragma: no cover - needs a > 16M-label image
-        raise ValueError(f"cannot give {n} labels distinct 24-bit colours")
-    rng = np.random.default_rng(seed)
-    codes = rng.choice(2**24, size=n, replace=False)
+    codes = _hash24(values.astype(np.int64), seed)
     palette = np.stack([(codes >> 16) & 255, (codes >> 8) & 255, codes & 255], axis=-1)
     return palette.astype(np.uint8)[inverse.reshape(labels.shape)]
+
+
+def _hash24(values: np.ndarray, seed: int) -> np.ndarray:
+    """Bijective mixing of 24-bit integers: odd multiplications and xor-shifts mod 2**24."""
+    mask = (1 << 24) - 1
+    offset = (int(seed) * 0x5BD1E9 + 0x3C6EF3) & mask
+    x = (values * 0x9E3779 + offset) & mask
+    x ^= x >> 11
+    x = (x * 0xC2B2AF) & mask  # odd multiplier: a bijection mod 2**24
+    x ^= x >> 13
+    return x
 
 
 def label2rgb_mean(

@@ -104,14 +104,15 @@ def atomic_write(path: PathLike, write: Callable[[Path], None], *, overwrite: bo
 
 # --------------------------------------------------------------------------- labels
 def write_labels(path: PathLike, labels: np.ndarray, *, overwrite: bool = False) -> Path:
-    """Save a 2-D integer label map.
+    """Save a 2-D integer label map, or a 3-D label volume (``.tif``/``.npy``).
 
     The format follows the extension:
 
-    * ``.png``: 16-bit greyscale PNG; labels must lie in [0, 65535]
-      (otherwise a :class:`ValueError` suggests ``.tif`` or ``.npy``);
+    * ``.png``: 16-bit greyscale PNG (2-D only); labels must lie in
+      [0, 65535] (otherwise a :class:`ValueError` suggests ``.tif`` or ``.npy``);
     * ``.tif``/``.tiff``: uint16 TIFF when the labels fit in [0, 65535],
-      otherwise int32 TIFF;
+      otherwise int32 TIFF; a 3-D array is written as a stack of pages
+      (read it back with :func:`clusterseg.io.read_volume`);
     * ``.npy``: int32 NumPy array.
 
     Read back with :func:`clusterseg.io.read_labels`, which returns int32.
@@ -121,8 +122,8 @@ def write_labels(path: PathLike, labels: np.ndarray, *, overwrite: bool = False)
     path : str or os.PathLike
         Destination file.
     labels : numpy.ndarray
-        Integer (or bool) array of shape ``(H, W)`` with values in the int32
-        range.
+        Integer (or bool) array of shape ``(H, W)`` (or ``(Z, H, W)`` for
+        ``.tif``/``.npy``) with values in the int32 range.
     overwrite : bool, optional
         Replace an existing file (default False: :class:`FileExistsError`).
 
@@ -136,9 +137,14 @@ def write_labels(path: PathLike, labels: np.ndarray, *, overwrite: bool = False)
     >>> import numpy as np
     >>> write_labels("seg.png", np.zeros((4, 4), dtype=np.int32))  # doctest: +SKIP
     """
-    check_labels(labels)
+    check_labels(labels, ndim=(2, 3))
     path = Path(path)
     suffix = path.suffix.lower()
+    if labels.ndim == 3 and suffix == ".png":
+        raise ValueError(
+            f"cannot write a 3-D label volume {labels.shape} to PNG '{path}'; "
+            f"use '{path.with_suffix('.tif')}' or '{path.with_suffix('.npy')}'"
+        )
     lo, hi = int(labels.min()), int(labels.max())
     info = np.iinfo(np.int32)
     if lo < info.min or hi > info.max:
