@@ -314,9 +314,7 @@ def main(argv=None) -> int:
     ks = sorted(set(args.n_segments))
 
     order = [m for m in (*CLASSICAL, "lnsnet") if m in methods] + [m for m in methods if m not in (*CLASSICAL, "lnsnet")]
-    cache.setdefault("runs", []).append(
-        {"command": command, "date": utc_now(), "methods": order, "n_images": len(images)}
-    )
+    run_entry = {"command": command, "date": utc_now(), "methods": order, "n_images": len(images)}
     from clusterseg.superpixels import superpixels
 
     for m in order:  # warm-up (imports, weights), untimed
@@ -329,6 +327,14 @@ def main(argv=None) -> int:
             if reference is not None:
                 log(f"K={k}: time ratios use cached SLIC timings from an earlier run")
         add_ratios(rows, reference)
+        # Re-read the cache before writing: another run (other methods) may have
+        # added rows since this one started.
+        if not args.fresh:
+            cache = load_cache(cache_path)
+        cache.setdefault("rows", {})
+        runs = cache.setdefault("runs", [])
+        if run_entry not in runs:
+            runs.append(run_entry)
         for m, row in rows.items():
             cache["rows"][f"{m}|{k}"] = row
         cache["split"] = args.split
