@@ -336,6 +336,9 @@ def test_input_variants(net, blocks_image):
     _check_labels(lnsnet_superpixels(tiny, 12, weights=net), (3, 4))
     glob = lnsnet_superpixels(blocks_image, 12, weights=net, assignment="global")
     _check_labels(glob, blocks_image.shape[:2])
+    refined = lnsnet_superpixels(blocks_image, 12, weights=net, refine_steps=2, enforce_connectivity=False)
+    raw = lnsnet_superpixels(blocks_image, 12, weights=net, enforce_connectivity=False)
+    assert refined.shape == raw.shape and refined.max() < seed_grid(48, 64, 12).n_seeds
 
 
 def test_bad_input(net, blocks_image, tmp_path):

@@ -153,6 +153,7 @@ def lnsnet_superpixels(
     weights=None,
     assignment: str = "local",
     seed_layer: bool = True,
+    refine_steps: int = 0,
     adapt_steps: int = 0,
     adapt_lr: float = 3e-4,
     contours: str = "sobel",
@@ -184,6 +185,11 @@ def lnsnet_superpixels(
         (O(N K), the paper's clustering layer).
     seed_layer : bool
         Shift the grid seeds with the seed estimation layer (``False``: grid centres).
+    refine_steps : int
+        Optional centre updates after the first assignment: every seed feature
+        is replaced by the mean embedding of its pixels and the pixels are
+        reassigned (k-means steps in the learned space, restricted to the
+        local window). 0 is the paper's single non-iterative pass.
     adapt_steps : int
         Test-time adaptation: fine-tune a copy of the model on this image for
         this many iterations (feature phase of the training loss) before assigning.
@@ -262,13 +268,13 @@ def lnsnet_superpixels(
     torch.set_num_threads(int(num_threads))
     try:
         return _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-                    min_size_factor, max_size_factor, enforce_connectivity)
+                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-         min_size_factor, max_size_factor, enforce_connectivity) -> np.ndarray:
+         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0) -> np.ndarray:
     from clusterseg.features import lab_xy_features
     from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
 
@@ -295,10 +301,17 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
         seeds = sample_seeds(z, rows, cols)
-        if assignment == "local":
-            labels = assign_local(z, seeds, grid)
-        else:
-            labels = assign_global(z, seeds)
+        assign = (lambda sd: assign_local(z, sd, grid)) if assignment == "local" else (lambda sd: assign_global(z, sd))
+        labels = assign(seeds)
+        if refine_steps > 0:
+            c = z.shape[1]
+            zt = z[0].permute(1, 2, 0).reshape(-1, c)
+            for _ in range(int(refine_steps)):
+                flat = labels.reshape(-1)
+                sums = torch.zeros_like(seeds).index_add_(0, flat, zt)
+                counts = torch.bincount(flat, minlength=seeds.shape[0]).to(seeds.dtype)
+                seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
+                labels = assign(seeds)
         del z
     labels = labels.to(torch.int32).cpu().numpy()
     if not enforce_connectivity:
