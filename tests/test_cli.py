@@ -127,3 +127,39 @@ def test_segment_sequence_on_frames_and_volume(tmp_path):
         assert read_volume(out2 / "labels.tif").shape == volume.shape
     else:
         assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_train_lnsnet_then_use_the_weights(tmp_path):
+    from clusterseg.io import read_labels, write_image
+
+    images = tmp_path / "train"
+    for i in range(2):
+        write_image(images / f"im{i}.png", make_blocks_image(40, 40, seed=i)[0])
+    run = tmp_path / "run"
+    args = ["train", "lnsnet", "--images", str(images), "--out", str(run), "--iters-feature", "2",
+            "--iters-seed", "1", "--k-min", "10", "--k-max", "20", "--crop", "32"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    weights = run / "lnsnet_weights.pt"
+    assert weights.exists() and (run / "log.csv").read_text().count("\n") == 3  # header + 2 images
+    # A finished run is not silently retrained.
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "resume" in again.output
+
+    src = tmp_path / "test.png"
+    write_image(src, make_blocks_image(40, 40, seed=5)[0])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["superpixels", str(src), "-k", "16", "--weights", str(weights), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_labels(out / "test_labels.png").shape == (40, 40)
+
+
+def test_superpixels_corrupt_weights_is_a_clear_error(tmp_path):
+    from clusterseg.io import write_image
+
+    write_image(tmp_path / "a.png", make_blocks_image(24, 24)[0])
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = runner.invoke(app, ["superpixels", str(tmp_path / "a.png"), "--weights", str(bad), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "bad.pt" in result.output and "Traceback" not in result.output

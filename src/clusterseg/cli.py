@@ -328,26 +328,37 @@ def train_lnsnet(
     iters_feature: int = typer.Option(40, "--iters-feature", help="Iterations per image with the seed layer frozen."),
     iters_seed: int = typer.Option(10, "--iters-seed", help="Iterations per image with the embedder frozen."),
     lr: float = typer.Option(3e-4, "--lr", help="Adam learning rate."),
+    beta: float = typer.Option(10.0, "--beta", help="Weight of the reconstruction loss (paper Eq. 13)."),
+    phi: float = typer.Option(1.0, "--phi", help="Weight of the spatial reconstruction term (Eq. 18)."),
+    n_range: int = typer.Option(9, "--n-range", help="Seeds in each pixel's clustering range (Eq. 15)."),
+    reg_weight: float = typer.Option(0.0, "--reg-weight", help="Weight of the out-of-range regulariser (Eq. 17)."),
     gal: bool = typer.Option(True, "--gal/--no-gal", help="Gradient-adaptive layer (GRM)."),
     gbl: bool = typer.Option(True, "--gbl/--no-gbl", help="Gradient-bi-direction layer (GRM)."),
+    gal_momentum: float = typer.Option(0.5, "--gal-momentum", help="GAL memory update rate lambda (Eq. 10)."),
+    gbl_eps: float = typer.Option(0.7, "--gbl-eps", help="Edge probability above which GBL flips gradients (Eq. 12)."),
+    seed_layer: bool = typer.Option(True, "--seed-layer/--grid-seeds", help="Train the seed-estimation layer, or keep grid seeds (LNS-Net1)."),
+    k_min: int = typer.Option(100, "--k-min", help="Smallest superpixel count drawn per image."),
+    k_max: int = typer.Option(1000, "--k-max", help="Largest superpixel count drawn per image."),
+    crop: int = typer.Option(112, "--crop", help="Side of the random crop trained on per image (0: whole image)."),
+    max_images: Optional[int] = typer.Option(None, "--max-images", help="Stop after this many images."),
     seed: int = typer.Option(0, "--seed", help="Random seed."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads."),
-    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is fastest on a shared machine)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run in --out (no image is trained twice)."),
 ) -> None:
     """Lifelong LNSNet training: learn one image after another, without labels.
 
+    Writes `log.csv` (losses per image), `checkpoint.pt` after every image and
+    the final weights into the run folder; use them with
+    `clusterseg superpixels --weights RUN/lnsnet_weights.pt`.
+
     Examples:
 
-        clusterseg train lnsnet --images data/bsds500/images/train --out runs/lnsnet
+        clusterseg train lnsnet --images data/bsds500/images/train --out runs/lnsnet --threads 1
 
         clusterseg train lnsnet --images imgs/ --contours canny --out runs/x --resume
     """
     from clusterseg.training.lifelong import train_lnsnet as run_training
 
-    if threads is not None:
-        import torch
-
-        torch.set_num_threads(threads)
     with _user_errors():
         result = run_training(
             images,
@@ -356,10 +367,21 @@ def train_lnsnet(
             iters_feature=iters_feature,
             iters_seed=iters_seed,
             lr=lr,
+            beta=beta,
+            phi=phi,
+            n_range=n_range,
+            reg_weight=reg_weight,
             gal=gal,
             gbl=gbl,
+            gal_momentum=gal_momentum,
+            gbl_eps=gbl_eps,
+            seed_layer=seed_layer,
+            n_segments=(k_min, k_max),
+            crop=crop or None,
+            max_images=max_images,
             seed=seed,
             resume=resume,
+            threads=threads,
             progress=True,
         )
     typer.echo(f"weights: {result}")
