@@ -218,11 +218,7 @@ def superpixels(
         if random_state is not None:
             kwargs["random_state"] = random_state
         raw = lnsnet.lnsnet_superpixels(rgb, n_segments, **kwargs)
-        # LNSNet runs its own connectivity pass with count control; a second
-        # generic pass would only cost time (~10% of the call).
-        already_connected = kwargs.get("enforce_connectivity", True)
     else:
-        already_connected = False
         func, compact_kw = _CLASSICAL[key]
         if compactness is not None:
             if compact_kw is None:
@@ -238,6 +234,4 @@ def superpixels(
         raise RuntimeError(
             f"method {key!r} returned labels of shape {raw.shape}, expected {(height, width)}"
         )
-    if already_connected:
-        return raw.astype(np.int32, copy=False)
     return enforce_connectivity(raw, min_size)
