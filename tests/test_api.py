@@ -31,3 +31,15 @@ def test_lazy_unsupervised_functions():
 def test_unknown_attribute_raises_attribute_error():
     with pytest.raises(AttributeError, match="no_such_thing"):
         clusterseg.no_such_thing  # noqa: B018
+
+
+@pytest.mark.parametrize("own_pass", [True, False])
+def test_lnsnet_through_dispatcher_is_connected_and_consecutive(blocks_image, own_pass):
+    import numpy as np
+    from skimage.measure import label as cc_label
+
+    labels = clusterseg.superpixels(blocks_image, 20, method="lnsnet", enforce_connectivity=own_pass)
+    assert labels.dtype == np.int32 and labels.shape == blocks_image.shape[:2]
+    n = int(labels.max()) + 1
+    assert labels.min() == 0 and np.unique(labels).size == n
+    assert cc_label(labels + 1, connectivity=1, background=0).max() == n
