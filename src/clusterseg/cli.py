@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import typer
 from rich.console import Console
@@ -113,6 +113,43 @@ def _check_format(label_format: str) -> str:
     return label_format
 
 
+def _label_each_image(
+    images: List[Path],
+    label_image: Callable[[object, Callable[[int, int], None]], object],
+    *,
+    what: str,
+    out: Path,
+    label_format: str,
+    overlay: bool,
+    colour: bool,
+    overwrite: bool,
+) -> None:
+    """Read each image, label it with ``label_image(image, report)``, write the outputs.
+
+    ``report(done, total)`` drives a per-image progress bar for methods that
+    optimise per image.
+    """
+    from clusterseg.io import read_image
+
+    with _user_errors(), _progress() as progress:
+        task = progress.add_task(what, total=len(images))
+        for path in images:
+            image = read_image(path)
+            inner = progress.add_task(f"  {path.name}", total=None)
+
+            def report(done: int, total: int, _task=inner) -> None:
+                progress.update(_task, completed=done, total=total)
+
+            labels = label_image(image, report)
+            progress.remove_task(inner)
+            written = _write_label_outputs(
+                out, path.stem, image, labels,
+                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
+            )
+            progress.console.print(f"{path}: {labels.max() + 1} {what} -> {written[0]}", highlight=False)
+            progress.advance(task)
+
+
 @app.command()
 def demo(
     out: Path = typer.Option(Path("clusterseg-demo"), "--out", "-o", help="Output folder."),
@@ -173,7 +210,6 @@ def superpixels(
         clusterseg superpixels frames/*.png -m slic -k 1000 --format npy --colour -o out/
     """
     import clusterseg
-    from clusterseg.io import read_image
 
     label_format = _check_format(label_format)
     kwargs = {}
@@ -181,17 +217,12 @@ def superpixels(
         if method != "lnsnet":
             _fail("--weights only applies to --method lnsnet")
         kwargs["weights"] = weights
-    with _user_errors(), _progress() as progress:
-        task = progress.add_task("superpixels", total=len(images))
-        for path in images:
-            image = read_image(path)
-            labels = clusterseg.superpixels(image, n_segments=n_segments, method=method, **kwargs)
-            written = _write_label_outputs(
-                out, path.stem, image, labels,
-                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
-            )
-            progress.console.print(f"{path}: {labels.max() + 1} superpixels -> {written[0]}", highlight=False)
-            progress.advance(task)
+    _label_each_image(
+        images,
+        lambda image, report: clusterseg.superpixels(image, n_segments=n_segments, method=method, **kwargs),
+        what="superpixels", out=out, label_format=label_format, overlay=overlay, colour=colour,
+        overwrite=overwrite,
+    )
 
 
 @app.command()
@@ -216,30 +247,18 @@ def segment(
 
         clusterseg segment a.png b.png --method spwnet -k 8 -o out/
     """
-    from clusterseg.io import read_image
     from clusterseg.unsupervised import segment as segment_image
 
     label_format = _check_format(label_format)
-    with _user_errors(), _progress() as progress:
-        task = progress.add_task("images", total=len(images))
-        for path in images:
-            image = read_image(path)
-            inner = progress.add_task(f"  {path.name}", total=None)
-
-            def report(done: int, total: int, _task=inner) -> None:
-                progress.update(_task, completed=done, total=total)
-
-            labels = segment_image(
-                image, n_segments=n_segments, method=method, superpixel_method=superpixel_method,
-                max_iter=max_iter, random_state=seed, progress=report,
-            )
-            progress.remove_task(inner)
-            written = _write_label_outputs(
-                out, path.stem, image, labels,
-                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
-            )
-            progress.console.print(f"{path}: {labels.max() + 1} regions -> {written[0]}", highlight=False)
-            progress.advance(task)
+    _label_each_image(
+        images,
+        lambda image, report: segment_image(
+            image, n_segments=n_segments, method=method, superpixel_method=superpixel_method,
+            max_iter=max_iter, random_state=seed, progress=report,
+        ),
+        what="regions", out=out, label_format=label_format, overlay=overlay, colour=colour,
+        overwrite=overwrite,
+    )
 
 
 @app.command("segment-sequence")
