@@ -140,3 +140,24 @@ def test_contour_maps(tmp_path):
         folder_contours(tmp_path, "a", (10, 10))
     with pytest.raises(ValueError):
         contour_map(rgb, "laplace")
+
+
+def test_divergence_stops_with_a_clear_error_and_keeps_the_last_checkpoint(image_dir, tmp_path, monkeypatch):
+    import clusterseg.training.lifelong as lifelong
+
+    calls = {"n": 0}
+
+    def exploding_losses(*args, **kwargs):
+        losses = lnsnet_losses(*args, **kwargs)
+        calls["n"] += 1
+        if calls["n"] > 3:  # image 0 takes 2 + 1 iterations; image 1 diverges at once
+            losses["total"] = losses["total"] * float("nan")
+        return losses
+
+    monkeypatch.setattr(lifelong, "lnsnet_losses", exploding_losses)
+    run = tmp_path / "run"
+    with pytest.raises(FloatingPointError, match=r"image 1 \(im1.png\).*feature iteration 0"):
+        train_lnsnet(image_dir, run, **KW)
+    ck = load_checkpoint(run / "checkpoint.pt")
+    assert ck["next_index"] == 1
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())

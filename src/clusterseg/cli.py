@@ -50,7 +50,7 @@ def _user_errors() -> Iterator[None]:
     """Turn the library's documented errors into one readable line and exit code 2."""
     try:
         yield
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, OSError) as exc:
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, OSError, ArithmeticError) as exc:
         _fail(str(exc))
 
 

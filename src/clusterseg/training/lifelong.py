@@ -434,10 +434,18 @@ def train_lnsnet(
                 if phase == "seed":
                     with torch.no_grad():
                         z_frozen = model.fem(x)
-                for _ in range(iters):
+                for it in range(iters):
                     losses = lnsnet_losses(model, x, bnd if gbl else None, k, phase=phase, beta=beta, phi=phi,
                                            n_range=n_range, reg_weight=reg_weight, seed_weight=seed_weight,
                                            gal=gal, gbl=gbl, seed_layer=seed_layer, z=z_frozen)
+                    if not torch.isfinite(losses["total"]):
+                        # Stop before the bad step reaches the weights; the checkpoint
+                        # of the previous image stays intact for --resume.
+                        raise FloatingPointError(
+                            f"LNSNet training diverged: non-finite loss on image {index} ({path.name}), "
+                            f"{phase} iteration {it}; the checkpoint in {out_dir} holds the previous image. "
+                            "Lower lr or iters_feature, or disable GBL, then resume."
+                        )
                     opt.zero_grad(set_to_none=True)
                     losses["total"].backward()
                     opt.step()
