@@ -35,3 +35,14 @@ def blocks_image():
 @pytest.fixture
 def blocks_image_and_labels():
     return make_blocks_image()
+
+
+def recovered(labels: np.ndarray, truth: np.ndarray, purity: float = 0.95) -> bool:
+    """Each of the two true regions is dominated (>= purity) by one label, and the two labels differ."""
+    majority = []
+    for region in (0, 1):
+        values, counts = np.unique(labels[truth == region], return_counts=True)
+        if counts.max() / counts.sum() < purity:
+            return False
+        majority.append(values[counts.argmax()])
+    return majority[0] != majority[1]

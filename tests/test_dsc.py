@@ -7,17 +7,9 @@ import torch
 from clusterseg.nn.autoencoder import SuperAE
 from clusterseg.unsupervised import deep_superpixel_cut, segment, segment_hierarchy
 from clusterseg.unsupervised._common import merge_small_fragments
+from conftest import recovered
 
 FAST = dict(n_superpixels=24, ae_iter=30, max_iter=24, min_iter=4, width=8, n_features=8, max_side=None)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # tiny tensors: avoid OpenMP spin-waiting on a shared 2-core machine
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def two_regions(h=32, w=48, seed=0):
@@ -28,17 +20,6 @@ def two_regions(h=32, w=48, seed=0):
     colours = np.array([[0.85, 0.2, 0.15], [0.1, 0.3, 0.9]])
     img = colours[truth] + rng.normal(0, 0.03, (h, w, 3))
     return np.clip(img, 0, 1).astype(np.float32), truth
-
-
-def recovered(labels, truth, purity=0.95):
-    """Each true region is dominated by one label, and the two labels differ."""
-    maj = []
-    for t in (0, 1):
-        vals, cnt = np.unique(labels[truth == t], return_counts=True)
-        if cnt.max() / cnt.sum() < purity:
-            return False
-        maj.append(vals[cnt.argmax()])
-    return maj[0] != maj[1]
 
 
 def test_dsc_recovers_two_regions_and_shapes():

@@ -8,16 +8,9 @@ import torch
 from clusterseg.nn.wnet import UNet, WNet
 from clusterseg.unsupervised import PatchSampler, SPWNetModel, segment, segment_sequence
 from clusterseg.unsupervised.api import _train_indices
+from conftest import recovered
 
 TINY = dict(ch_mul=4, n_blocks=2, max_side=None, n_superpixels=24, patch_sizes=(16, 24), n_batches=4, lr=5e-3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def two_regions(h=32, w=48, seed=0, swap=False):
@@ -29,16 +22,6 @@ def two_regions(h=32, w=48, seed=0, swap=False):
         colours = colours[::-1]
     img = colours[truth] + rng.normal(0, 0.03, (h, w, 3))
     return np.clip(img, 0, 1).astype(np.float32), truth
-
-
-def recovered(labels, truth, purity=0.95):
-    maj = []
-    for t in (0, 1):
-        vals, cnt = np.unique(labels[truth == t], return_counts=True)
-        if cnt.max() / cnt.sum() < purity:
-            return False
-        maj.append(vals[cnt.argmax()])
-    return maj[0] != maj[1]
 
 
 def test_unet_wnet_shapes_and_multiple():
