@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from skimage.color import rgb2lab
 
-__all__ = ["lab_xy_features", "position_channels", "standardize_channels"]
+__all__ = ["lab_xy_features", "position_channels", "standardize_channels", "normalize_percentile"]
 
 
 def _as_float_rgb(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
@@ -157,3 +157,40 @@ def lab_xy_features(
     if standardize:
         standardize_channels(feats)
     return feats
+
+
+def normalize_percentile(
+    image: np.ndarray, low: float = 1.0, high: float = 99.8, *, eps: float = 1e-6
+) -> np.ndarray:
+    """Min-max normalisation between two percentiles (all channels together).
+
+    ``(image - p_low) / (p_high - p_low)`` as float32, not clipped: the
+    intensity normalisation of microscopy networks (CSBDeep, StarDist,
+    EmbedSeg), robust to a few saturated or dead pixels and to the bit depth.
+
+    Parameters
+    ----------
+    image : ndarray
+        Any shape, real dtype.
+    low, high : float
+        Percentiles, ``0 <= low < high <= 100``.
+    eps : float
+        Added to the denominator (a constant image maps to 0).
+
+    Returns
+    -------
+    ndarray of float32, same shape.
+
+    Examples
+    --------
+    >>> out = normalize_percentile(np.arange(101.0), 0, 100)
+    >>> float(out[0]), float(out[-1])
+    (0.0, 1.0)
+    """
+    if not 0.0 <= low < high <= 100.0:
+        raise ValueError(f"need 0 <= low < high <= 100, got low={low}, high={high}")
+    image = np.asarray(image, dtype=np.float32)
+    if image.size == 0:
+        raise ValueError("image is empty")
+    lo, hi = np.percentile(image, [low, high])
+    return ((image - lo) / max(float(hi - lo), eps)).astype(np.float32)
