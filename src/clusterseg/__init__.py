@@ -7,12 +7,15 @@ Functions over NumPy arrays, in the style of scikit-image:
 - :func:`clusterseg.segment`, :func:`clusterseg.segment_hierarchy`,
   :func:`clusterseg.segment_sequence` -- unsupervised segmentation (Deep Superpixel
   Cut, SP-WNet) of images, videos and 3D volumes.
+- :func:`clusterseg.instances` -- instance segmentation with spatial embeddings
+  and a learned clustering bandwidth (shipped nuclei model, or your own).
 - :func:`clusterseg.enforce_connectivity` -- the shared connectivity post-processing.
 - :mod:`clusterseg.metrics` -- superpixel, region (BSDS500) and instance metrics.
 - :mod:`clusterseg.io`, :mod:`clusterseg.datasets`, :mod:`clusterseg.visualize`.
 """
 
 from . import datasets, io, metrics, visualize
+from .instances.api import instances
 from .io import read_image, read_labels, write_image, write_labels
 from .superpixels import available_methods, enforce_connectivity, superpixels
 from .visualize import label2rgb_random, overlay_boundaries
@@ -35,6 +38,7 @@ __all__ = [
     "available_methods",
     "datasets",
     "enforce_connectivity",
+    "instances",
     "io",
     "label2rgb_random",
     "metrics",

@@ -26,14 +26,16 @@ app = typer.Typer(
     name="clusterseg",
     help=(
         "Segment images by clustering pixels in a learned embedding space: "
-        "LNSNet superpixels, Deep Superpixel Cut, SP-WNet."
+        "LNSNet superpixels, Deep Superpixel Cut, SP-WNet, spatial-embedding instances."
     ),
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
 )
-train_app = typer.Typer(help="Train models (lifelong LNSNet training).", no_args_is_help=True)
+train_app = typer.Typer(help="Train models (lifelong LNSNet, spatial-embedding instances).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
+evaluate_app = typer.Typer(help="Evaluate predictions or models against ground truth.", no_args_is_help=True)
+app.add_typer(evaluate_app, name="evaluate")
 
 console = Console(stderr=True)
 
@@ -104,6 +106,21 @@ def _write_label_outputs(
     return written
 
 
+def _write_scores(path: Path, labels, scores, *, overwrite: bool) -> Path:
+    """``label,score,area`` rows of an instance map, written atomically."""
+    import numpy as np
+
+    from clusterseg.io.write import atomic_write
+
+    areas = np.bincount(labels.ravel(), minlength=len(scores))
+    rows = ["label,score,area"] + [f"{i},{scores[i]:.6f},{areas[i]}" for i in range(1, len(scores)) if areas[i]]
+
+    def write(tmp: Path) -> None:
+        tmp.write_text("\n".join(rows) + "\n")
+
+    return atomic_write(path, write, overwrite=overwrite)
+
+
 def _check_format(label_format: str) -> str:
     label_format = label_format.lower().lstrip(".")
     if label_format == "tiff":
@@ -118,6 +135,7 @@ def _label_each_image(
     label_image: Callable[[object, Callable[[int, int], None]], object],
     *,
     what: str,
+    background: bool = False,
     out: Path,
     label_format: str,
     overlay: bool,
@@ -127,7 +145,9 @@ def _label_each_image(
     """Read each image, label it with ``label_image(image, report)``, write the outputs.
 
     ``report(done, total)`` drives a per-image progress bar for methods that
-    optimise per image.
+    optimise per image. ``label_image`` may return ``(labels, scores)``
+    (instances: 0 is background, ``background=True``); the scores go to
+    ``<stem>_scores.csv``.
     """
     from clusterseg.io import read_image
 
@@ -140,13 +160,17 @@ def _label_each_image(
             def report(done: int, total: int, _task=inner) -> None:
                 progress.update(_task, completed=done, total=total)
 
-            labels = label_image(image, report)
+            result = label_image(image, report)
+            labels, scores = result if isinstance(result, tuple) else (result, None)
             progress.remove_task(inner)
             written = _write_label_outputs(
                 out, path.stem, image, labels,
                 label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
             )
-            progress.console.print(f"{path}: {labels.max() + 1} {what} -> {written[0]}", highlight=False)
+            if scores is not None:
+                written.append(_write_scores(out / f"{path.stem}_scores.csv", labels, scores, overwrite=overwrite))
+            count = int(labels.max()) + (0 if background else 1)
+            progress.console.print(f"{path}: {count} {what} -> {written[0]}", highlight=False)
             progress.advance(task)
 
 
@@ -404,6 +428,175 @@ def train_lnsnet(
             progress=True,
         )
     typer.echo(f"weights: {result}")
+
+
+@app.command()
+def instances(
+    images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
+    model: str = typer.Option("dsb2018-nuclei", "--model", "-m", help="Shipped model name or a checkpoint (e.g. RUN/best.pt)."),
+    out: Path = typer.Option(Path("."), "--out", "-o", help="Output folder (created if missing)."),
+    label_format: str = typer.Option("png", "--format", "-f", help="Label map format: png (16-bit), tif or npy."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation: average over 8 flips/rotations (8x slower)."),
+    tile_size: int = typer.Option(1024, "--tile-size", help="Tile side for large images (multiple of 8)."),
+    seed_threshold: Optional[float] = typer.Option(None, "--seed-threshold", help="Override the model's seed threshold."),
+    fg_threshold: Optional[float] = typer.Option(None, "--fg-threshold", help="Override the model's foreground threshold."),
+    min_size: Optional[int] = typer.Option(None, "--min-size", help="Override the model's minimum object size (pixels)."),
+    overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write object outlines over the image."),
+    colour: bool = typer.Option(True, "--colour/--no-colour", help="Also write a colour label image."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+) -> None:
+    """Instance segmentation with spatial embeddings and a learned clustering bandwidth.
+
+    Writes `<stem>_labels.<format>` (0 = background, objects 1..n),
+    `<stem>_scores.csv` (label, confidence, area) and, by default, an overlay
+    and a colour label image.
+
+    Examples:
+
+        clusterseg instances cells/*.png -o out/
+
+        clusterseg instances big.tif --model runs/nuclei/best.pt --tta -o out/
+    """
+    from clusterseg.instances import instances as segment_instances
+
+    label_format = _check_format(label_format)
+    overrides = {k: v for k, v in (("seed_threshold", seed_threshold), ("fg_threshold", fg_threshold),
+                                   ("min_size", min_size)) if v is not None}
+    _label_each_image(
+        images,
+        lambda image, report: tuple(segment_instances(image, model, tta=tta, tile_size=tile_size, **overrides)),
+        what="objects", background=True, out=out, label_format=label_format, overlay=overlay, colour=colour,
+        overwrite=overwrite,
+    )
+
+
+@train_app.command("instances")
+def train_instances(
+    images: Path = typer.Option(..., "--images", help="Folder of training images.", show_default=False),
+    labels: Path = typer.Option(..., "--labels", help="Folder of instance label images (same file stems; 0 = background).", show_default=False),
+    out: Path = typer.Option(..., "--out", help="Run folder: best.pt, last.pt, log.csv.", show_default=False),
+    val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of images held out for validation (fixed by file name)."),
+    epochs: int = typer.Option(50, "--epochs", help="Training epochs (one crop per image per epoch)."),
+    crop: int = typer.Option(256, "--crop", help="Training crop side (multiple of 8)."),
+    batch_size: int = typer.Option(4, "--batch-size", help="Crops per step."),
+    lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate (poly schedule)."),
+    width: float = typer.Option(0.5, "--width", help="ERFNet channel multiplier (1.0 = the paper's network)."),
+    n_sigma: int = typer.Option(2, "--n-sigma", help="Bandwidth channels: 1 (round) or 2 (elliptical)."),
+    samples_per_epoch: Optional[int] = typer.Option(None, "--samples-per-epoch", help="Crops per epoch (default: number of training images)."),
+    val_every: int = typer.Option(1, "--val-every", help="Validate every N epochs."),
+    seed: int = typer.Option(0, "--seed", help="Random seed."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads (1 is fastest on a shared machine)."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the interrupted run in --out."),
+) -> None:
+    """Train a spatial-embedding instance segmentation model on your own annotated images.
+
+    The data are checked before training (unmatched file names, size
+    mismatches, non-integer label images, no objects at all). Use the result
+    with `clusterseg instances IMAGES --model RUN/best.pt`.
+
+    Examples:
+
+        clusterseg train instances --images data/images --labels data/masks --out runs/nuclei --threads 1
+
+        clusterseg train instances --images imgs --labels masks --out runs/x --epochs 100 --crop 256 --resume
+    """
+    import torch
+
+    from clusterseg.datasets import InstanceFolder, split_by_name
+    from clusterseg.training.instances import InstanceTrainingConfig, train_instances as run_training
+
+    with _user_errors():
+        if threads is not None:
+            if threads < 1:
+                raise ValueError(f"--threads must be >= 1, got {threads}")
+            torch.set_num_threads(threads)
+        data = InstanceFolder(images, labels)
+        with _progress() as progress:
+            task = progress.add_task("checking data", total=len(data))
+            data.validate(progress=lambda done, total: progress.update(task, completed=done, total=total))
+        kept, held = split_by_name(data.names, val_fraction, salt="val")
+        console.print(f"{len(kept)} training, {len(held)} validation images", highlight=False)
+        config = InstanceTrainingConfig(
+            epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
+            samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed,
+        )
+        best = run_training(
+            [data[i] for i in kept], [data[i] for i in held], out, config, resume=resume, device=device,
+            metadata={"images": str(images), "labels": str(labels)},
+        )
+    typer.echo(f"best model: {best}")
+
+
+@evaluate_app.command("instances")
+def evaluate_instances(
+    labels: Path = typer.Option(..., "--labels", help="Folder of ground-truth instance label images.", show_default=False),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder of images to segment with --model."),
+    pred: Optional[Path] = typer.Option(None, "--pred", help="Folder of predicted label maps (`<stem>.*` or `<stem>_labels.*`) instead of a model."),
+    model: str = typer.Option("dsb2018-nuclei", "--model", "-m", help="Model used with --images."),
+    tta: bool = typer.Option(False, "--tta", help="Test-time augmentation with --images."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores to this JSON file."),
+) -> None:
+    """Score instance segmentations: DSB2018 score, accuracy at IoU 0.5/0.75, COCO AP, AP50, F1.
+
+    Either segment `--images` with `--model`, or read predictions from `--pred`.
+
+    Examples:
+
+        clusterseg evaluate instances --images test/images --labels test/labels --model runs/nuclei/best.pt
+
+        clusterseg evaluate instances --pred out/ --labels test/labels
+    """
+    import json
+
+    from clusterseg.io import read_image, read_labels
+    from clusterseg.io.read import natural_sort_key
+    from clusterseg.metrics import average_precision, dsb_score, match_instances_dataset
+
+    if (images is None) == (pred is None):
+        _fail("give exactly one of --images (with --model) or --pred")
+    with _user_errors():
+        gt_files = sorted((p for p in labels.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_sort_key) \
+            if labels.is_dir() else None
+        if not gt_files:
+            raise FileNotFoundError(f"no label files in {labels}")
+        source = images if images is not None else pred
+        if not source.is_dir():
+            raise FileNotFoundError(f"{source} is not a folder")
+        candidates = {}
+        for p in source.iterdir():
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".csv":
+                stem = p.stem[: -len("_labels")] if p.stem.endswith("_labels") else p.stem
+                if pred is None or p.stem.endswith("_labels") or stem not in candidates:
+                    candidates[stem] = p
+        missing = [g.stem for g in gt_files if g.stem not in candidates]
+        if missing:
+            raise ValueError(f"no {'image' if images else 'prediction'} for {len(missing)} label files: {missing[:10]}")
+        preds, gts, scores = [], [], []
+        with _progress() as progress:
+            task = progress.add_task("evaluating", total=len(gt_files))
+            for g in gt_files:
+                gts.append(read_labels(g))
+                if images is not None:
+                    from clusterseg.instances import instances as segment_instances
+
+                    result = segment_instances(read_image(candidates[g.stem]), model, tta=tta)
+                    preds.append(result.labels)
+                    scores.append(result.scores)
+                else:
+                    preds.append(read_labels(candidates[g.stem]))
+                progress.advance(task)
+        dsb = dsb_score(preds, gts)
+        ap = average_precision(preds, gts, scores if scores else None)
+        f1 = match_instances_dataset(preds, gts, iou_threshold=0.5).f1
+    result = {"images": len(gts), "dsb_score": dsb.score, "accuracy_iou50": dsb.at(0.5),
+              "accuracy_iou75": dsb.at(0.75), "ap": ap.ap, "ap50": ap.ap50, "f1_iou50": f1}
+    for key, value in result.items():
+        typer.echo(f"{key:>15}: {value:.4f}" if isinstance(value, float) else f"{key:>15}: {value}")
+    if json_out is not None:
+        from clusterseg.io.write import atomic_write
+
+        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"), overwrite=True)
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -411,11 +411,13 @@ class InstanceFolder(_PairedDataset):
 
 
 # --------------------------------------------------------------------------- fixed split
-def split_by_name(names: Sequence[str], fraction: float = 0.1) -> tuple[list[int], list[int]]:
+def split_by_name(
+    names: Sequence[str], fraction: float = 0.1, *, salt: str = ""
+) -> tuple[list[int], list[int]]:
     """Split samples into kept and held-out parts by a hash of their names.
 
-    A name is held out when ``int(sha1(name.encode()).hexdigest(), 16) / 2**160
-    < fraction``. The decision for a name depends on that name only: it does
+    A name is held out when ``int(sha1((salt + name).encode()).hexdigest(), 16)
+    / 2**160 < fraction``. The decision for a name depends on that name only: it does
     not change with the order of ``names`` or with which other samples exist,
     so adding images to a data set never moves an old image between the
     parts.
@@ -426,6 +428,11 @@ def split_by_name(names: Sequence[str], fraction: float = 0.1) -> tuple[list[int
         Sample names (e.g. file stems).
     fraction : float, optional
         Expected held-out fraction, ``0 <= fraction < 1`` (default 0.1).
+    salt : str, optional
+        Prefix hashed with every name. A second split of an already split
+        set needs a different salt: with the same one, every kept name hashes
+        above ``fraction`` again (e.g. a validation split inside the training
+        part of :func:`dsb2018` uses ``salt="val"``).
 
     Returns
     -------
@@ -470,7 +477,7 @@ def split_by_name(names: Sequence[str], fraction: float = 0.1) -> tuple[list[int
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"names must be strings, got {type(name).__name__} ({name!r})")
-        hashes.append(int(hashlib.sha1(name.encode("utf-8")).hexdigest(), 16))
+        hashes.append(int(hashlib.sha1((salt + name).encode("utf-8")).hexdigest(), 16))
     held = [h / scale < fraction for h in hashes]
     if fraction > 0 and len(hashes) >= 2:
         if not any(held):

@@ -15,14 +15,17 @@ Regions, BSDS500 benchmark (:mod:`clusterseg.metrics.regions`)
 Instances (:mod:`clusterseg.metrics.instances`)
     :func:`instance_iou`, :func:`match_instances` (precision, recall, F1,
     DSB2018/StarDist ``dsb_accuracy``), :func:`match_instances_dataset`,
-    :func:`average_precision` (COCO AP, AP50, AP75).
+    :func:`average_precision` (COCO AP, AP50, AP75), :func:`dsb_score`
+    (DSB2018 score: per-image accuracy averaged over IoU 0.5:0.95).
 """
 
 from .instances import (
     COCO_IOU_THRESHOLDS,
     AveragePrecision,
+    DSBScore,
     InstanceMatching,
     average_precision,
+    dsb_score,
     instance_iou,
     match_instances,
     match_instances_dataset,

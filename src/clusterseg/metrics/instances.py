@@ -49,6 +49,8 @@ __all__ = [
     "AveragePrecision",
     "average_precision",
     "COCO_IOU_THRESHOLDS",
+    "DSBScore",
+    "dsb_score",
 ]
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95 of COCO AP.
@@ -510,3 +512,82 @@ def average_precision(
         n_pred=n_pred,
         n_gt=int(n_gt),
     )
+
+
+@dataclass(frozen=True)
+class DSBScore:
+    """Result of :func:`dsb_score`.
+
+    Attributes
+    ----------
+    score : float
+        Mean over images of the image's mean over thresholds of
+        ``TP / (TP + FP + FN)`` (the DSB2018 competition score).
+    per_threshold : ndarray
+        Mean over images of the accuracy at each threshold.
+    per_image : ndarray
+        Each image's mean over thresholds.
+    iou_thresholds : ndarray
+    """
+
+    score: float
+    per_threshold: np.ndarray = field(repr=False)
+    per_image: np.ndarray = field(repr=False)
+    iou_thresholds: np.ndarray = field(repr=False)
+
+    def at(self, threshold: float) -> float:
+        """Mean accuracy over images at one of the thresholds."""
+        idx = np.flatnonzero(np.isclose(self.iou_thresholds, threshold))
+        if idx.size == 0:
+            raise ValueError(f"threshold {threshold} not among {self.iou_thresholds.tolist()}")
+        return float(self.per_threshold[idx[0]])
+
+
+def dsb_score(preds: Any, gts: Any, *, iou_thresholds: Any = COCO_IOU_THRESHOLDS) -> DSBScore:
+    """The 2018 Data Science Bowl score: per-image accuracy averaged over IoU thresholds, then over images.
+
+    For each image and threshold ``t`` the accuracy is ``TP / (TP + FP + FN)``
+    of the optimal matching at ``t`` (:func:`match_instances`; 1 when the
+    image and its prediction are both empty); the image's score is the mean
+    over thresholds (0.50:0.05:0.95 by default) and the data set's the mean
+    over images [1]_. Unlike :func:`match_instances_dataset` (counts summed
+    over the data set), every image weighs the same.
+
+    Parameters
+    ----------
+    preds, gts : array of int or sequence of arrays of int
+        Predicted and true instance label maps (0 = background).
+    iou_thresholds : sequence of float, optional
+
+    Returns
+    -------
+    DSBScore
+
+    References
+    ----------
+    .. [1] J. C. Caicedo et al., "Nucleus segmentation across imaging
+           experiments: the 2018 Data Science Bowl", Nature Methods 16, 2019.
+
+    Examples
+    --------
+    >>> gt = np.array([[1, 1, 0, 2, 2, 0]])
+    >>> pred = np.array([[1, 1, 0, 2, 0, 3]])
+    >>> r = dsb_score([pred], [gt], iou_thresholds=[0.5, 0.9])
+    >>> r.per_threshold.tolist(), r.score
+    ([0.6666666666666666, 0.25], 0.4583333333333333)
+    """
+    thresholds = np.atleast_1d(np.asarray(iou_thresholds, dtype=float))
+    if thresholds.size == 0:
+        raise ValueError("iou_thresholds is empty")
+    for t in thresholds:
+        _check_threshold(t, "iou_thresholds")
+    pairs = _image_pairs(preds, gts)
+    table = np.zeros((len(pairs), thresholds.size))
+    for i, (p, g) in enumerate(pairs):
+        iou, ids_p, ids_g, _ = _iou_checked(p, g)
+        for j, t in enumerate(thresholds):
+            tp = _optimal_matching(iou, t)[0].size
+            denom = ids_p.size + ids_g.size - tp
+            table[i, j] = tp / denom if denom else 1.0
+    per_image = table.mean(axis=1)
+    return DSBScore(float(per_image.mean()), table.mean(axis=0), per_image, thresholds)
