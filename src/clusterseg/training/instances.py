@@ -73,8 +73,8 @@ class InstanceTrainingConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.crop < 64 or self.crop % 8:
-            raise ValueError(f"crop must be a multiple of 8 and >= 64, got {self.crop}")
+        if self.crop < 16 or self.crop % 8:
+            raise ValueError(f"crop must be a multiple of 8 and >= 16, got {self.crop}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if not self.lr > 0:
@@ -319,7 +319,7 @@ def train_instances(
                 optimizer.step()
                 sums += [float(t.detach()) * len(x) for t in terms]
                 if bar is not None:
-                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs} loss {float(terms.total):.3f}")
+                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs} loss {float(terms.total.detach()):.3f}")
             sums /= len(crops)
             val_score = float("nan")
             is_last = epoch + 1 == config.epochs

@@ -1,0 +1,143 @@
+"""Training spatial-embedding models: crops, checkpoints, exact resume, CLI train / predict / evaluate."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+from skimage.draw import disk
+from typer.testing import CliRunner
+
+from clusterseg.cli import app
+from clusterseg.instances.model import SpatialEmbeddingModel
+from clusterseg.io import write_image, write_labels
+from clusterseg.training.checkpoints import CheckpointError
+from clusterseg.training.instances import InstanceCrops, InstanceTrainingConfig, prepare_samples, train_instances
+
+TINY = dict(epochs=2, crop=64, batch_size=4, width=0.25)
+
+
+def _disks(n: int, seed: int = 0, size: int = 80):
+    rng = np.random.default_rng(seed)
+    samples = []
+    for i in range(n):
+        labels = np.zeros((size, size), np.int32)
+        image = np.full((size, size, 3), 20, np.uint8)
+        for k in range(5):
+            r, c = rng.integers(10, size - 10, 2)
+            rr, cc = disk((r, c), 6, shape=labels.shape)
+            labels[rr, cc] = k + 1
+            image[rr, cc] = 200
+        samples.append((f"img{i}", image, labels))
+    return samples
+
+
+def test_crops_are_reproducible_and_object_centred():
+    samples = prepare_samples(_disks(3))
+    config = InstanceTrainingConfig(crop=32, object_crop_fraction=1.0)
+    crops = InstanceCrops(samples, config)
+    x1, y1 = crops[1]
+    x2, y2 = crops[1]
+    assert x1.shape == (3, 32, 32) and y1.shape == (32, 32) and y1.dtype == torch.int64
+    assert torch.equal(x1, x2) and torch.equal(y1, y2)
+    assert all((crops[i][1] > 0).any() for i in range(3))  # every crop holds an object
+    crops.epoch = 1
+    assert not torch.equal(crops[1][1], y1)  # a new epoch draws new crops
+
+
+def test_small_images_are_padded_to_the_crop():
+    samples = prepare_samples(_disks(1, size=40))
+    x, y = InstanceCrops(samples, InstanceTrainingConfig(crop=64))[0]
+    assert x.shape == (3, 64, 64) and int(y.max()) > 0
+
+
+def test_train_resume_is_exact(tmp_path):
+    data = _disks(6)
+    torch.manual_seed(123)
+    full = train_instances(data[:4], data[4:], tmp_path / "full", InstanceTrainingConfig(**TINY), progress=False)
+    # The same run interrupted after one epoch, then resumed.
+    train_instances(data[:4], data[4:], tmp_path / "part", InstanceTrainingConfig(**{**TINY, "epochs": 1}),
+                    progress=False)
+    # Epoch 1 of a 1-epoch run differs from epoch 1 of a 2-epoch run only by the
+    # learning rate of the poly schedule at epoch 0, which is the same (lr * 1).
+    resumed = train_instances(data[:4], data[4:], tmp_path / "part", InstanceTrainingConfig(**TINY), resume=True,
+                              progress=False)
+    a = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["model"]["state_dict"]
+    b = torch.load(tmp_path / "part" / "last.pt", weights_only=True)["model"]["state_dict"]
+    for key in a:
+        assert torch.allclose(a[key].float(), b[key].float(), atol=1e-6), key
+    rows = list(csv.DictReader(open(tmp_path / "part" / "log.csv")))
+    assert [r["epoch"] for r in rows] == ["1", "2"]  # no epoch trained twice
+    for path in (full, resumed):
+        model = SpatialEmbeddingModel.load(path)
+        assert "val_dsb50_tuned" in model.metadata
+
+
+def test_train_refuses_existing_run_and_changed_hyper_parameters(tmp_path):
+    data = _disks(4)
+    config = InstanceTrainingConfig(**{**TINY, "epochs": 1})
+    train_instances(data[:3], data[3:], tmp_path, config, progress=False)
+    with pytest.raises(FileExistsError, match="resume"):
+        train_instances(data[:3], data[3:], tmp_path, config, progress=False)
+    with pytest.raises(CheckpointError, match="crop"):
+        train_instances(data[:3], data[3:], tmp_path, InstanceTrainingConfig(**{**TINY, "crop": 72}),
+                        resume=True, progress=False)
+
+
+def test_train_rejects_bad_data_and_config(tmp_path):
+    empty = [(n, im, np.zeros_like(lab)) for n, im, lab in _disks(2)]
+    with pytest.raises(ValueError, match="no objects"):
+        train_instances(empty, [], tmp_path / "a", InstanceTrainingConfig(**TINY), progress=False)
+    name, image, labels = _disks(1)[0]
+    with pytest.raises(ValueError, match="do not match"):
+        train_instances([(name, image, labels[:50])], [], tmp_path / "b", InstanceTrainingConfig(**TINY),
+                        progress=False)
+    with pytest.raises(ValueError, match="crop"):
+        InstanceTrainingConfig(crop=60)
+
+
+def _write_folder(root, samples):
+    (root / "images").mkdir(parents=True)
+    (root / "labels").mkdir()
+    for name, image, labels in samples:
+        write_image(root / "images" / f"{name}.png", image)
+        write_labels(root / "labels" / f"{name}.tif", labels)
+
+
+def test_cli_train_predict_evaluate(tmp_path):
+    _write_folder(tmp_path / "data", _disks(6))
+    runner = CliRunner()
+    run = tmp_path / "run"
+    result = runner.invoke(app, ["train", "instances", "--images", str(tmp_path / "data/images"), "--labels",
+                                 str(tmp_path / "data/labels"), "--out", str(run), "--epochs", "1", "--crop", "64",
+                                 "--width", "0.25", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert (run / "best.pt").is_file() and (run / "log.csv").is_file()
+    out = tmp_path / "pred"
+    images = sorted((tmp_path / "data/images").iterdir())[:2]
+    result = runner.invoke(app, ["instances", *map(str, images), "--model", str(run / "best.pt"), "-o", str(out),
+                                 "--seed-threshold", "0.0", "--fg-threshold", "0.0", "--min-size", "1"])
+    assert result.exit_code == 0, result.output
+    assert (out / "img0_labels.png").is_file() and (out / "img0_overlay.png").is_file()
+    header = (out / "img0_scores.csv").read_text().splitlines()[0]
+    assert header == "label,score,area"
+    # Predictions are never silently overwritten.
+    again = runner.invoke(app, ["instances", str(images[0]), "--model", str(run / "best.pt"), "-o", str(out)])
+    assert again.exit_code == 2 and "exists" in again.output
+    # Evaluate the ground truth against itself: perfect scores.
+    result = runner.invoke(app, ["evaluate", "instances", "--pred", str(tmp_path / "data/labels"), "--labels",
+                                 str(tmp_path / "data/labels"), "--json", str(tmp_path / "scores.json")])
+    assert result.exit_code == 0, result.output
+    assert "dsb_score: 1.0000" in result.output
+    assert '"ap50": 1.0' in (tmp_path / "scores.json").read_text()
+
+
+def test_cli_train_reports_unmatched_names(tmp_path):
+    _write_folder(tmp_path, _disks(2))
+    (tmp_path / "labels" / "img1.tif").rename(tmp_path / "labels" / "other.tif")
+    result = CliRunner().invoke(app, ["train", "instances", "--images", str(tmp_path / "images"), "--labels",
+                                      str(tmp_path / "labels"), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "img1" in result.output and "other" in result.output
