@@ -293,3 +293,13 @@ def test_cityscapes_errors(tmp_path):
     (root / "gtFine" / "train" / "bonn" / "bonn_000000_000019_gtFine_instanceIds.png").unlink()
     with pytest.raises(ValueError, match="bonn/bonn_000000_000019"):
         CityscapesInstances(root)
+
+
+def test_split_by_name_salt_gives_an_independent_second_split():
+    names = [f"img{i}" for i in range(2000)]
+    kept, _ = split_by_name(names, 0.1)
+    kept_names = [names[i] for i in kept]
+    # Unsalted, the kept part has no name below the threshold: only the tiny-set rule fires.
+    assert len(split_by_name(kept_names, 0.1)[1]) == 1
+    inner_kept, inner_held = split_by_name(kept_names, 0.1, salt="val")
+    assert 0.07 < len(inner_held) / len(kept_names) < 0.13

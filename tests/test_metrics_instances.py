@@ -175,3 +175,24 @@ def test_bad_input():
         average_precision([PRED], [GT], [np.array([0.0, 1.0])])
     with pytest.raises(ValueError, match="no images"):
         match_instances_dataset([], [])
+
+
+def test_dsb_score_hand_computed_and_per_image_mean():
+    from clusterseg.metrics import dsb_score
+
+    gt = np.array([[1, 1, 0, 2, 2, 0]])
+    pred = np.array([[1, 1, 0, 2, 0, 3]])
+    # IoUs: (1,1) = 1, (2,2) = 0.5; pred 3 unmatched.
+    r = dsb_score([pred], [gt], iou_thresholds=[0.5, 0.75])
+    assert r.per_threshold.tolist() == pytest.approx([2 / 3, 1 / 4])
+    assert r.at(0.75) == pytest.approx(0.25)
+    # Two images weigh the same, whatever their object counts: (1 + 0) / 2.
+    empty_pred = np.zeros((1, 6), int)
+    r2 = dsb_score([gt, empty_pred], [gt, gt], iou_thresholds=[0.5])
+    assert r2.score == pytest.approx(0.5) and r2.per_image.tolist() == [1.0, 0.0]
+    # Both empty: perfect.
+    assert dsb_score([empty_pred], [empty_pred]).score == 1.0
+    with pytest.raises(ValueError):
+        dsb_score([pred], [gt], iou_thresholds=[1.5])
+    with pytest.raises(ValueError, match="not among"):
+        r.at(0.6)
