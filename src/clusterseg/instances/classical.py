@@ -43,9 +43,9 @@ __all__ = ["watershed_nuclei", "tune_watershed_nuclei", "DEFAULT_GRID"]
 
 #: Parameter grid searched by :func:`tune_watershed_nuclei` by default.
 DEFAULT_GRID: dict[str, tuple] = {
-    "sigma": (0.0, 1.0, 2.0),
+    "sigma": (0.0, 0.5, 1.0, 2.0),
     "min_distance": (3, 5, 7, 9),
-    "min_size": (8, 16, 32),
+    "min_size": (8, 16, 32, 64),
 }
 
 #: Percentiles mapped to 0 and 1 by the intensity normalisation.
@@ -292,8 +292,8 @@ def tune_watershed_nuclei(
         ``{parameter: values}`` over parameters of :func:`watershed_nuclei`
         (``sigma``, ``threshold``, ``min_distance``, ``min_size``, ``invert``,
         ``h``, ``compactness``). Default :data:`DEFAULT_GRID`: sigma in
-        {0, 1, 2}, min_distance in {3, 5, 7, 9}, min_size in {8, 16, 32}
-        (36 combinations).
+        {0, 0.5, 1, 2}, min_distance in {3, 5, 7, 9}, min_size in
+        {8, 16, 32, 64} (64 combinations).
     channel_axis : int or None, optional
         Channel axis of the images.
     iou_threshold : float, optional
