@@ -141,3 +141,23 @@ def test_cli_train_reports_unmatched_names(tmp_path):
                                       str(tmp_path / "labels"), "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "img1" in result.output and "other" in result.output
+
+
+def test_cli_train_on_cityscapes_layout(tmp_path):
+    """Cars (class 26) of a tiny Cityscapes tree: trains on 'train', validates on 'val'."""
+    root = tmp_path / "cityscapes"
+    for split in ("train", "val"):
+        for i, (name, image, labels) in enumerate(_disks(2, seed=len(split), size=32)):
+            ids = np.where(labels > 0, 26000 + labels, 7).astype(np.uint16)  # cars on road
+            stem = f"aachen_{i:06d}_000019"
+            write_image(root / "leftImg8bit" / split / "aachen" / f"{stem}_leftImg8bit.png", image)
+            write_labels(root / "gtFine" / split / "aachen" / f"{stem}_gtFine_instanceIds.png", ids)
+    result = CliRunner().invoke(app, ["train", "instances", "--cityscapes", str(root), "--classes", "car",
+                                      "--out", str(tmp_path / "run"), "--epochs", "1", "--crop", "32",
+                                      "--width", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert "2 training, 2 validation images" in result.output
+    assert SpatialEmbeddingModel.load(tmp_path / "run" / "best.pt").n_classes == 1
+    bad = CliRunner().invoke(app, ["train", "instances", "--cityscapes", str(root), "--classes", "spaceship",
+                                   "--out", str(tmp_path / "run2")])
+    assert bad.exit_code == 2 and "spaceship" in bad.output

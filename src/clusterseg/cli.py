@@ -472,9 +472,11 @@ def instances(
 
 @train_app.command("instances")
 def train_instances(
-    images: Path = typer.Option(..., "--images", help="Folder of training images.", show_default=False),
-    labels: Path = typer.Option(..., "--labels", help="Folder of instance label images (same file stems; 0 = background).", show_default=False),
+    images: Optional[Path] = typer.Option(None, "--images", help="Folder of training images.", show_default=False),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Folder of instance label images (same file stems; 0 = background).", show_default=False),
     out: Path = typer.Option(..., "--out", help="Run folder: best.pt, last.pt, log.csv.", show_default=False),
+    cityscapes: Optional[Path] = typer.Option(None, "--cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/) instead of --images/--labels: trains on 'train', validates on 'val'."),
+    classes: str = typer.Option("car", "--classes", help="With --cityscapes: comma-separated classes sharing one seed map (e.g. car or person,rider)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of images held out for validation (fixed by file name)."),
     epochs: int = typer.Option(50, "--epochs", help="Training epochs (one crop per image per epoch)."),
     crop: int = typer.Option(256, "--crop", help="Training crop side (multiple of 8)."),
@@ -499,11 +501,13 @@ def train_instances(
 
         clusterseg train instances --images data/images --labels data/masks --out runs/nuclei --threads 1
 
+        clusterseg train instances --cityscapes /data/cityscapes --classes car --crop 512 --out runs/cars
+
         clusterseg train instances --images imgs --labels masks --out runs/x --epochs 100 --crop 256 --resume
     """
     import torch
 
-    from clusterseg.datasets import InstanceFolder, split_by_name
+    from clusterseg.datasets import CityscapesInstances, InstanceFolder, split_by_name
     from clusterseg.training.instances import InstanceTrainingConfig, train_instances as run_training
 
     with _user_errors():
@@ -511,19 +515,32 @@ def train_instances(
             if threads < 1:
                 raise ValueError(f"--threads must be >= 1, got {threads}")
             torch.set_num_threads(threads)
-        data = InstanceFolder(images, labels)
+        if cityscapes is not None:
+            if images is not None or labels is not None:
+                raise ValueError("give either --cityscapes or --images/--labels, not both")
+            names = tuple(c.strip() for c in classes.split(",") if c.strip())
+            splits = [CityscapesInstances(cityscapes, split, classes=names) for split in ("train", "val")]
+        elif images is None or labels is None:
+            raise ValueError("--images and --labels are both required (or use --cityscapes)")
+        else:
+            data = InstanceFolder(images, labels)
+            kept, held = split_by_name(data.names, val_fraction, salt="val")
+            splits = [
+                InstanceFolder(images, labels, names=[data.names[i] for i in idx]) if idx else []
+                for idx in (kept, held)
+            ]
         with _progress() as progress:
-            task = progress.add_task("checking data", total=len(data))
-            data.validate(progress=lambda done, total: progress.update(task, completed=done, total=total))
-        kept, held = split_by_name(data.names, val_fraction, salt="val")
-        console.print(f"{len(kept)} training, {len(held)} validation images", highlight=False)
+            for part in splits if cityscapes is not None else [data]:
+                task = progress.add_task("checking data", total=len(part))
+                part.validate(progress=lambda done, total, t=task: progress.update(t, completed=done, total=total))
+        console.print(f"{len(splits[0])} training, {len(splits[1])} validation images", highlight=False)
         config = InstanceTrainingConfig(
             epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
             samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed,
         )
         best = run_training(
-            [data[i] for i in kept], [data[i] for i in held], out, config, resume=resume, device=device,
-            metadata={"images": str(images), "labels": str(labels)},
+            splits[0], splits[1], out, config, resume=resume, device=device,
+            metadata={"images": str(images or cityscapes), "labels": str(labels or classes)},
         )
     typer.echo(f"best model: {best}")
 
