@@ -64,6 +64,15 @@ def test_resume_continues_exactly(image_dir, tmp_path):
         torch.testing.assert_close(b["model"][k], v, rtol=0, atol=0)
 
 
+def test_resume_refuses_changed_hyper_parameters(image_dir, tmp_path):
+    from clusterseg.training.checkpoints import CheckpointError
+
+    run = tmp_path / "run"
+    train_lnsnet(sorted(image_dir.iterdir())[:1], run, **KW)
+    with pytest.raises(CheckpointError, match="lr: saved 0.0003, given 0.001"):
+        train_lnsnet(image_dir, run, resume=True, **{**KW, "lr": 1e-3})
+
+
 def test_resume_errors(image_dir, tmp_path):
     with pytest.raises(FileNotFoundError):
         train_lnsnet(image_dir, tmp_path / "nothing", resume=True, **KW)

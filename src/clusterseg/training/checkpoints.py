@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError"]
+__all__ = ["save_checkpoint", "load_checkpoint", "check_resume_config", "CheckpointError"]
 
 
 class CheckpointError(ValueError):
@@ -89,3 +89,29 @@ def load_checkpoint(path: str | Path, *, required_keys: tuple[str, ...] = (), ma
     if missing:
         raise CheckpointError(f"checkpoint {path} lacks keys {missing}")
     return obj
+
+
+def check_resume_config(
+    saved: dict[str, Any], current: dict[str, Any], path: str | Path, *, ignore: tuple[str, ...] = ()
+) -> None:
+    """Refuse to resume a run whose hyper-parameters differ from the saved ones.
+
+    Parameters
+    ----------
+    saved, current : dict
+        The run's saved configuration and the one given now.
+    path : path-like
+        The checkpoint (for the message).
+    ignore : tuple of str
+        Keys allowed to change (e.g. the number of epochs).
+
+    Raises
+    ------
+    CheckpointError
+        Listing every differing key with its saved and given values.
+    """
+    keys = (set(saved) | set(current)) - set(ignore)
+    differing = {k: (saved.get(k), current.get(k)) for k in sorted(keys) if saved.get(k) != current.get(k)}
+    if differing:
+        listing = ", ".join(f"{k}: saved {a!r}, given {b!r}" for k, (a, b) in differing.items())
+        raise CheckpointError(f"cannot resume {path}: hyper-parameters differ ({listing})")

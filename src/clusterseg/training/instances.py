@@ -42,7 +42,7 @@ from ..instances.clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import match_instances
-from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops",
            "train_instances", "tune_clustering", "evaluate_dsb"]
@@ -271,11 +271,7 @@ def train_instances(
     start_epoch, best_score, history = 0, -math.inf, []
     if resume and last_path.exists():
         state = load_checkpoint(last_path, required_keys=("model", "optimizer", "epoch", "config"))
-        saved = state["config"]
-        mismatched = {k: (saved.get(k), v) for k, v in dataclasses.asdict(config).items()
-                      if k not in ("epochs", "val_every") and saved.get(k) != v}
-        if mismatched:
-            raise CheckpointError(f"cannot resume {last_path}: hyper-parameters differ (saved, given): {mismatched}")
+        check_resume_config(state["config"], dataclasses.asdict(config), last_path, ignore=("epochs", "val_every"))
         model.load_state_dict(SpatialEmbeddingModel.from_checkpoint(state["model"]).state_dict())
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_score, history = int(state["epoch"]), float(state["best_score"]), list(state.get("history", []))

@@ -41,7 +41,7 @@ from clusterseg.nn.losses import (
     soft_assignment,
 )
 from clusterseg.nn.lnsnet import LNSNet, local_candidates, sample_seeds, seed_grid, student_t_kernel
-from clusterseg.training.checkpoints import load_checkpoint, save_checkpoint
+from clusterseg.training.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 from clusterseg.training.contours import contour_map
 
 __all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
@@ -391,6 +391,8 @@ def train_lnsnet(
         ck = load_checkpoint(ckpt_path, required_keys=("model", "optimizer", "next_index", "images"))
         if list(ck["images"]) != names[: len(ck["images"])] and list(ck["images"]) != names:
             raise ValueError(f"the images differ from the ones of the run in {out_dir}; cannot resume")
+        if "config" in ck:
+            check_resume_config(dict(ck["config"]), json.loads(json.dumps(config)), ckpt_path)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         start = int(ck["next_index"])
