@@ -60,28 +60,19 @@ BASELINE = "watershed (tuned)"
 
 # ------------------------------------------------------------------ data
 def load_dsb2018(split: str):
-    try:
-        from clusterseg.datasets import dsb2018
-    except ImportError:  # not exported at top level yet
-        from clusterseg.datasets.instances import dsb2018
+    from clusterseg.datasets import dsb2018
+
     return dsb2018(split=split)
 
 
 # ------------------------------------------------------------------ methods
 def model_runner(model: str, tta: bool, device: str):
-    """A function image -> (labels, scores) for the spatial-embedding model, or raise ImportError."""
+    """A function image -> (labels, scores) for the spatial-embedding model."""
     import clusterseg
 
-    fn = getattr(clusterseg, "instances", None)
-    if not callable(fn):
-        try:
-            from clusterseg.instances import instances as fn  # type: ignore[no-redef]
-        except ImportError as exc:
-            raise ImportError(f"clusterseg.instances(...) is not available yet ({exc})") from None
-
     def run(image):
-        result = fn(image, model=model, tta=tta, device=device)
-        return np.asarray(result.labels), np.asarray(result.scores, dtype=float)
+        result = clusterseg.instances(image, model=model, tta=tta, device=device)
+        return result.labels, result.scores
 
     return run
 
@@ -185,7 +176,7 @@ def main(argv=None) -> int:
     p.add_argument("--model", action="append", default=None,
                    help=f"model name or checkpoint path for clusterseg.instances (repeatable; default {DEFAULT_MODEL})")
     p.add_argument("--no-model", action="store_true", help="evaluate the watershed baseline only")
-    p.add_argument("--tta", action="store_true", help="test-time augmentation for the model")
+    p.add_argument("--tta", action="store_true", help="also evaluate the model with test-time augmentation")
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu: CPU timings)")
     p.add_argument("--limit", type=int, default=None, help="first N test images (default all)")
     p.add_argument("--tune-images", type=int, default=100, help="random train images used to tune the baseline")
@@ -237,12 +228,8 @@ def main(argv=None) -> int:
     skipped: dict[str, str] = {}
     if not args.no_model:
         for model in args.model or [DEFAULT_MODEL]:
-            name = f"spatial embeddings ({model}{', TTA' if args.tta else ''})"
-            try:
-                methods[name] = model_runner(model, args.tta, args.device)
-            except ImportError as exc:
-                skipped[name] = str(exc)
-                print(f"skipping {name}: {exc}", flush=True)
+            for tta in (False, True) if args.tta else (False,):
+                methods[f"spatial embeddings ({model}{', TTA' if tta else ''})"] = model_runner(model, tta, args.device)
 
     predictions: dict[str, list] = {}
     per_image: dict[str, list] = {}
