@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from clusterseg.instances.clustering import ClusteringParams, cluster_embeddings
-from clusterseg.instances.embedding import coordinate_grid, decode_output, gaussian_membership
+from clusterseg.instances.embedding import add_coordinates, coordinate_grid, decode_output, gaussian_membership
 from clusterseg.instances.loss import SpatialEmbeddingLoss
 from clusterseg.instances.model import SpatialEmbeddingModel, _vector_map, d4_transforms
 from clusterseg.nn.erfnet import BranchedERFNet
@@ -67,7 +67,7 @@ def test_lovasz_hinge_batched_rows_and_gradient():
     rows = lovasz_hinge(logits, gt)
     assert rows.shape == (3,)
     for r in range(3):
-        assert float(rows[r]) == pytest.approx(float(lovasz_hinge(logits[r], gt[r])))
+        assert float(rows[r].detach()) == pytest.approx(float(lovasz_hinge(logits[r].detach(), gt[r])))
     assert torch.autograd.gradcheck(lambda x: lovasz_hinge(x, gt), (logits,))
     with pytest.raises(ValueError, match="differ in shape"):
         lovasz_hinge(logits, gt[:, :3])
@@ -352,3 +352,9 @@ def test_predict_maps_bad_input():
         model.predict_maps(np.zeros((0, 5)), channel_axis=None)
     with pytest.raises(ValueError, match="tile_size"):
         model.predict_maps(np.zeros((16, 16)), channel_axis=None, tile_size=100)
+
+
+def test_add_coordinates_matches_the_grid():
+    offset = np.random.default_rng(0).normal(size=(2, 7, 9)).astype(np.float32)
+    expected = offset + coordinate_grid(7, 9, pixel_size=0.25).numpy()
+    assert np.allclose(add_coordinates(offset.copy(), pixel_size=0.25), expected)

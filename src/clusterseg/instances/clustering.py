@@ -58,8 +58,10 @@ class ClusteringParams:
             raise ValueError(f"min_size must be >= 1, got {self.min_size}")
 
 
-def _as_float64(name: str, array, ndim: int) -> np.ndarray:
-    out = np.asarray(array, dtype=np.float64)
+def _checked(name: str, array, ndim: int) -> np.ndarray:
+    out = np.asarray(array)
+    if not np.issubdtype(out.dtype, np.floating):
+        out = out.astype(np.float64)
     if out.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {out.shape}")
     if not np.isfinite(out).all():
@@ -97,9 +99,11 @@ def cluster_embeddings(
         ``scores[l]`` is the seed score of object ``l``; ``scores[0]`` is NaN.
     """
     params = params or ClusteringParams()
-    embedding = _as_float64("embedding", embedding, 3)
-    sigma = _as_float64("sigma", sigma, 3)
-    seed = _as_float64("seed", seed, 2)
+    # Full maps stay in their dtype (float32 from the network); only the
+    # foreground pixels are converted to float64 below.
+    embedding = _checked("embedding", embedding, 3)
+    sigma = _checked("sigma", sigma, 3)
+    seed = _checked("seed", seed, 2)
     shape = seed.shape
     if embedding.shape != (2, *shape) or sigma.shape[1:] != shape or sigma.shape[0] not in (1, 2):
         raise ValueError(
@@ -111,11 +115,11 @@ def cluster_embeddings(
     min_size = int(params.min_size)
     if fg.size < min_size:
         return labels, np.full(1, np.nan)
-    points = embedding.reshape(2, -1)[:, fg].T  # (M, 2)
-    scale = np.exp(SIGMA_SCALE * sigma.reshape(sigma.shape[0], -1)[:, fg].T)  # (M, n_sigma)
+    points = embedding.reshape(2, -1)[:, fg].T.astype(np.float64)  # (M, 2)
+    scale = np.exp(SIGMA_SCALE * sigma.reshape(sigma.shape[0], -1)[:, fg].T.astype(np.float64))  # (M, n_sigma)
     if scale.shape[1] == 1:
         scale = np.repeat(scale, 2, axis=1)
-    scores_fg = seed.reshape(-1)[fg]
+    scores_fg = seed.reshape(-1)[fg].astype(np.float64)
     tree = cKDTree(points)
     unclustered = np.ones(fg.size, bool)
     n_unclustered = fg.size

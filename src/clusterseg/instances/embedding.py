@@ -30,12 +30,14 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 __all__ = [
     "DEFAULT_PIXEL_SIZE",
     "SIGMA_SCALE",
     "coordinate_grid",
+    "add_coordinates",
     "EmbeddingMaps",
     "decode_output",
     "gaussian_membership",
@@ -67,6 +69,19 @@ def coordinate_grid(
     x = (torch.arange(width, device=device, dtype=torch.float64) + origin[1]) * pixel_size
     grid = torch.stack([x[None, :].expand(height, width), y[:, None].expand(height, width)])
     return grid.to(dtype)
+
+
+def add_coordinates(offset: np.ndarray, *, pixel_size: float = DEFAULT_PIXEL_SIZE) -> np.ndarray:
+    """Turn a ``(2, H, W)`` offset map into embeddings in place (``x + offset``), without a full grid.
+
+    Equivalent to ``offset + coordinate_grid(H, W, pixel_size=...)`` but
+    adds a row and a column vector by broadcasting, so large images need no
+    extra full-size temporaries.
+    """
+    h, w = offset.shape[1:]
+    offset[0] += (np.arange(w, dtype=np.float64) * pixel_size).astype(offset.dtype)[None, :]
+    offset[1] += (np.arange(h, dtype=np.float64) * pixel_size).astype(offset.dtype)[:, None]
+    return offset
 
 
 class EmbeddingMaps(NamedTuple):

@@ -32,7 +32,7 @@ from ..features import normalize_percentile
 from ..nn.erfnet import BranchedERFNet
 from ..training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .clustering import ClusteringParams, cluster_embeddings
-from .embedding import DEFAULT_PIXEL_SIZE, coordinate_grid
+from .embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid
 
 __all__ = ["SpatialEmbeddingModel", "prepare_image", "d4_transforms"]
 
@@ -269,8 +269,7 @@ class SpatialEmbeddingModel(nn.Module):
                     seed[:, kr0:kr1, kc0:kc1] = maps.seed[:, rows, cols].cpu().numpy()
         finally:
             self.train(was_training)
-        grid = coordinate_grid(h, w, pixel_size=self.pixel_size).numpy()
-        return {"embedding": grid + offset, "sigma": sigma, "seed": seed}
+        return {"embedding": add_coordinates(offset, pixel_size=self.pixel_size), "sigma": sigma, "seed": seed}
 
     def segment(
         self,

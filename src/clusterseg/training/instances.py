@@ -39,6 +39,7 @@ import torch
 from scipy import ndimage
 
 from ..instances.clustering import ClusteringParams, cluster_embeddings
+from ..instances.embedding import add_coordinates
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import match_instances
@@ -162,16 +163,13 @@ class InstanceCrops(torch.utils.data.Dataset):
 
 def _predict_all(model: SpatialEmbeddingModel, samples: Sequence[PreparedSample]) -> list[dict[str, np.ndarray]]:
     """Dense maps of prepared samples (already normalised: bypass ``prepare_image``)."""
-    from ..instances.embedding import coordinate_grid
-
     maps = []
     model.eval()
     with torch.no_grad():
         for s in samples:
             m = model._tile_maps(torch.from_numpy(s.image).to(model.device), tta=False)
-            grid = coordinate_grid(*s.labels.shape, pixel_size=model.pixel_size).numpy()
-            maps.append({"embedding": grid + m.offset.cpu().numpy(), "sigma": m.sigma.cpu().numpy(),
-                         "seed": m.seed[0].cpu().numpy()})
+            embedding = add_coordinates(m.offset.cpu().numpy(), pixel_size=model.pixel_size)
+            maps.append({"embedding": embedding, "sigma": m.sigma.cpu().numpy(), "seed": m.seed[0].cpu().numpy()})
     return maps
 
 
