@@ -147,7 +147,7 @@ def test_loss_background_only_and_gradients():
     labels = torch.zeros(2, 8, 8, dtype=torch.long)
     raw = torch.zeros(2, 5, 8, 8, requires_grad=True)
     terms = SpatialEmbeddingLoss(2)(raw, labels)
-    assert float(terms.instance) == 0.0 and float(terms.seed) == pytest.approx(0.25)
+    assert float(terms.instance.detach()) == 0.0 and float(terms.seed.detach()) == pytest.approx(0.25)
     labels[1, 2:6, 2:6] = 7
     raw2 = (0.1 * torch.randn(2, 5, 8, 8, generator=torch.Generator().manual_seed(0))).requires_grad_()
     SpatialEmbeddingLoss(2)(raw2, labels).total.backward()
