@@ -25,7 +25,7 @@ from clusterseg.training.instances import InstanceTrainingConfig, train_instance
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True)
-    parser.add_argument("--epochs", type=int, default=75)
+    parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--crop", type=int, default=192)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--width", type=float, default=0.5)
