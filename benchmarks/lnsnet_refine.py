@@ -1,13 +1,17 @@
-"""Effect of ``refine_steps`` (centre updates in the embedding space) on LNSNet quality and time.
+"""Effect of ``refine_steps`` (centre updates in the embedding space) and ``adapt_steps``
+(test-time adaptation on the image itself, the evaluation protocol of the LNSNet
+authors' code) on LNSNet quality and time.
 
-Compares ``superpixels(image, K, method="lnsnet", refine_steps=r)`` for several r
-with ``superpixels(image, K, method="slic")`` on the first ``--n-val`` BSDS500
-val images (same metrics as benchmarks/superpixels_bsds.py: best ground truth
-per image, BR/BP with 2 px tolerance).
+Compares ``superpixels(image, K, method="lnsnet", refine_steps=r, adapt_steps=a)``
+for several (r, a) with ``superpixels(image, K, method="slic")`` on the first
+``--n-val`` BSDS500 val images (same metrics as benchmarks/superpixels_bsds.py:
+best ground truth per image, BR/BP with 2 px tolerance).
 
 Run::
 
     PYTHONPATH=src python benchmarks/lnsnet_refine.py --n-val 20
+    PYTHONPATH=src python benchmarks/lnsnet_refine.py --n-val 20 --refine 0 --adapt 0 10 40 \
+        --out benchmarks/results/lnsnet_adapt.md
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ def main() -> None:
     ap.add_argument("--n-val", type=int, default=20)
     ap.add_argument("--ks", type=int, nargs="+", default=[100, 200, 400])
     ap.add_argument("--refine", type=int, nargs="+", default=[0, 1, 3, 5])
+    ap.add_argument("--adapt", type=int, nargs="+", default=[0], help="adapt_steps values")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="benchmarks/results/lnsnet_refine.md")
     args = ap.parse_args()
@@ -35,14 +40,17 @@ def main() -> None:
 
     samples = load_samples("val", limit=args.n_val)
     rows = []
-    for r in args.refine:
-        res = evaluate(lambda rgb, k, r=r: superpixels(rgb, k, method="lnsnet", refine_steps=r), samples, args.ks)
-        rows += [(f"LNSNet, refine_steps={r}", k, res[k]) for k in args.ks]
+    for a in args.adapt:
+        for r in args.refine:
+            res = evaluate(lambda rgb, k, r=r, a=a: superpixels(rgb, k, method="lnsnet", refine_steps=r, adapt_steps=a),
+                           samples, args.ks)
+            name = f"LNSNet, refine_steps={r}" + (f", adapt_steps={a}" if a else "")
+            rows += [(name, k, res[k]) for k in args.ks]
     res = evaluate(lambda rgb, k: superpixels(rgb, k, method="slic"), samples, args.ks)
     rows += [("SLIC (skimage, via superpixels())", k, res[k]) for k in args.ks]
     cmd = "PYTHONPATH=src python benchmarks/lnsnet_refine.py " + " ".join(sys.argv[1:])
     lines = [
-        "# LNSNet: optional centre refinement", "", f"Command: `{cmd}`  ", f"Machine: {machine()} (shared, times are noisy)  ",
+        "# LNSNet: optional centre refinement and test-time adaptation", "", f"Command: `{cmd}`  ", f"Machine: {machine()} (shared, times are noisy)  ",
         f"Date: {now()}; first {len(samples)} BSDS500 val images, shipped weights.", "",
         "| method | K | ASA | BR | BP | UE | count | ms (median) |", "|---|---|---|---|---|---|---|---|",
     ]

@@ -46,7 +46,15 @@ from ..metrics.instances import match_instances
 from .checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops",
-           "train_instances", "tune_clustering", "evaluate_dsb"]
+           "train_instances", "tune_clustering", "evaluate_dsb", "DEFAULT_CLUSTERING_GRID"]
+
+#: Thresholds searched by :func:`tune_clustering` (96 combinations).
+DEFAULT_CLUSTERING_GRID: dict[str, tuple] = {
+    "fg_threshold": (0.3, 0.4, 0.5, 0.6),
+    "seed_threshold": (0.6, 0.7, 0.8, 0.9),
+    "min_size": (8, 16, 32),
+    "min_unclustered": (0.3, 0.5),
+}
 
 LOG_FIELDS = ["epoch", "lr", "loss", "instance", "variance", "seed", "val_dsb50", "seconds"]
 
@@ -194,7 +202,7 @@ def tune_clustering(
     Returns the best :class:`ClusteringParams` and its mean DSB accuracy at
     IoU 0.5.
     """
-    grid = grid or {"fg_threshold": (0.4, 0.5, 0.6), "seed_threshold": (0.6, 0.7, 0.8, 0.9), "min_size": (8, 16, 32)}
+    grid = grid or DEFAULT_CLUSTERING_GRID
     maps = _predict_all(model, samples)
     best, best_score = model.clustering, -1.0
     keys = list(grid)
