@@ -52,3 +52,17 @@ def test_refuses_pickled_objects(tmp_path):
         load_checkpoint(tmp_path / "obj.pt")
     with pytest.raises(TypeError):
         save_checkpoint([1], tmp_path / "x.pt")
+
+
+def test_checkpoint_file_mode_follows_umask(tmp_path):
+    import os
+    import stat
+
+    from clusterseg.training.checkpoints import save_checkpoint
+
+    old = os.umask(0o022)
+    try:
+        path = save_checkpoint({"x": 1}, tmp_path / "c.pt")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644

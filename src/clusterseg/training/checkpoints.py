@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from ..io.write import _new_file_mode
+
 __all__ = ["save_checkpoint", "load_checkpoint", "check_resume_config", "CheckpointError"]
 
 
@@ -42,6 +44,7 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, _new_file_mode())  # mkstemp makes owner-only files; use the usual umask
         with os.fdopen(fd, "wb") as fh:
             torch.save(obj, fh)
             fh.flush()
