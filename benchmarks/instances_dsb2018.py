@@ -88,50 +88,21 @@ def watershed_runner(params: dict):
 
 # ------------------------------------------------------------------ metrics
 def image_scores(pred: np.ndarray, gt: np.ndarray) -> dict:
-    from clusterseg.metrics import COCO_IOU_THRESHOLDS, match_instances
+    """Per-image row of the JSON (and progress line)."""
+    from clusterseg.metrics import dsb_score, match_instances
 
-    acc = {float(t): match_instances(pred, gt, iou_threshold=float(t)).dsb_accuracy for t in COCO_IOU_THRESHOLDS}
+    dsb = dsb_score([pred], [gt])
     m50 = match_instances(pred, gt, iou_threshold=0.5)
-    return {
-        "dsb_score": float(np.mean(list(acc.values()))),
-        "acc50": acc[0.5],
-        "acc75": acc[0.75],
-        "tp50": m50.tp,
-        "fp50": m50.fp,
-        "fn50": m50.fn,
-        "n_pred": m50.n_pred,
-        "n_gt": m50.n_gt,
-    }
+    return {"dsb_score": dsb.score, "acc50": dsb.at(0.5), "acc75": dsb.at(0.75), "tp50": m50.tp, "fp50": m50.fp,
+            "fn50": m50.fn, "n_pred": m50.n_pred, "n_gt": m50.n_gt}
 
 
 def summarise(per_image: list[dict], preds, gts, scores) -> dict:
-    from clusterseg.metrics import average_precision, dsb_score
+    from clusterseg.metrics import instance_scores
 
-    dsb = dsb_score(preds, gts)
-    # cross-check of the per-image computation against the library's DSB score
-    assert np.isclose(dsb.score, np.mean([r["dsb_score"] for r in per_image]))
-    tp = sum(r["tp50"] for r in per_image)
-    fp = sum(r["fp50"] for r in per_image)
-    fn = sum(r["fn50"] for r in per_image)
-    ap = average_precision(preds, gts, None if scores is None else scores)
     secs = [r["seconds"] for r in per_image]
-    return {
-        "images": len(per_image),
-        "dsb_score": dsb.score,
-        "acc50": dsb.at(0.5),
-        "acc75": dsb.at(0.75),
-        "dsb_per_threshold": dsb.per_threshold.tolist(),
-        "f1_50": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
-        "precision50": tp / (tp + fp) if tp + fp else 0.0,
-        "recall50": tp / (tp + fn) if tp + fn else 0.0,
-        "ap": ap.ap,
-        "ap50": ap.ap50,
-        "ap75": ap.ap75,
-        "n_pred": ap.n_pred,
-        "n_gt": ap.n_gt,
-        "median_seconds": float(np.median(secs)),
-        "mean_seconds": float(np.mean(secs)),
-    }
+    return {**instance_scores(preds, gts, scores), "median_seconds": float(np.median(secs)),
+            "mean_seconds": float(np.mean(secs))}
 
 
 # ------------------------------------------------------------------ figure

@@ -132,6 +132,13 @@ def test_cli_train_predict_evaluate(tmp_path):
     assert result.exit_code == 0, result.output
     assert "dsb_score: 1.0000" in result.output
     assert '"ap50": 1.0' in (tmp_path / "scores.json").read_text()
+    again = runner.invoke(app, ["evaluate", "instances", "--pred", str(out), "--labels", str(tmp_path / "data/labels"),
+                                "--json", str(tmp_path / "scores.json")])
+    assert again.exit_code == 2 and "exists" in again.output  # never replaced without --overwrite
+    # Predictions named <stem>_labels.png are matched; missing ones are listed by name.
+    missing = runner.invoke(app, ["evaluate", "instances", "--pred", str(out), "--labels",
+                                  str(tmp_path / "data/labels")])
+    assert missing.exit_code == 2 and "img2" in missing.output
 
 
 def test_cli_train_reports_unmatched_names(tmp_path):

@@ -196,3 +196,16 @@ def test_dsb_score_hand_computed_and_per_image_mean():
         dsb_score([pred], [gt], iou_thresholds=[1.5])
     with pytest.raises(ValueError, match="not among"):
         r.at(0.6)
+
+
+def test_instance_scores_summary_matches_its_parts():
+    from clusterseg.metrics import dsb_score, instance_scores
+
+    gt = np.array([[1, 1, 0, 2, 2, 0]])
+    pred = np.array([[1, 1, 0, 2, 0, 3]])
+    s = instance_scores([pred, gt], [gt, gt])
+    assert s["images"] == 2 and (s["n_pred"], s["n_gt"]) == (5, 4)
+    assert s["dsb_score"] == pytest.approx(dsb_score([pred, gt], [gt, gt]).score)
+    assert s["acc50"] == pytest.approx((2 / 3 + 1) / 2)
+    # Pooled at IoU 0.5: TP 4, FP 1, FN 0.
+    assert (s["precision50"], s["recall50"], s["f1_50"]) == pytest.approx((4 / 5, 1.0, 8 / 9))

@@ -553,6 +553,7 @@ def evaluate_instances(
     model: str = typer.Option("dsb2018-nuclei", "--model", "-m", help="Model used with --images."),
     tta: bool = typer.Option(False, "--tta", help="Test-time augmentation with --images."),
     json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the scores to this JSON file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --json file."),
 ) -> None:
     """Score instance segmentations: DSB2018 score, accuracy at IoU 0.5/0.75, COCO AP, AP50, F1.
 
@@ -566,54 +567,65 @@ def evaluate_instances(
     """
     import json
 
-    from clusterseg.io import read_image, read_labels
-    from clusterseg.io.read import natural_sort_key
-    from clusterseg.metrics import average_precision, dsb_score, match_instances_dataset
+    from clusterseg.datasets import InstanceFolder
+    from clusterseg.io import read_labels
+    from clusterseg.metrics import instance_scores
 
     if (images is None) == (pred is None):
         _fail("give exactly one of --images (with --model) or --pred")
     with _user_errors():
-        gt_files = sorted((p for p in labels.iterdir() if p.is_file() and not p.name.startswith(".")), key=natural_sort_key) \
-            if labels.is_dir() else None
-        if not gt_files:
-            raise FileNotFoundError(f"no label files in {labels}")
-        source = images if images is not None else pred
-        if not source.is_dir():
-            raise FileNotFoundError(f"{source} is not a folder")
-        candidates = {}
-        for p in source.iterdir():
-            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() != ".csv":
-                stem = p.stem[: -len("_labels")] if p.stem.endswith("_labels") else p.stem
-                if pred is None or p.stem.endswith("_labels") or stem not in candidates:
-                    candidates[stem] = p
-        missing = [g.stem for g in gt_files if g.stem not in candidates]
-        if missing:
-            raise ValueError(f"no {'image' if images else 'prediction'} for {len(missing)} label files: {missing[:10]}")
+        if json_out is not None and json_out.exists() and not overwrite:
+            raise FileExistsError(f"{json_out} exists; pass --overwrite to replace it")
         preds, gts, scores = [], [], []
-        with _progress() as progress:
-            task = progress.add_task("evaluating", total=len(gt_files))
-            for g in gt_files:
-                gts.append(read_labels(g))
-                if images is not None:
-                    from clusterseg.instances import instances as segment_instances
+        if images is not None:
+            from clusterseg.instances import instances as segment_instances
 
-                    result = segment_instances(read_image(candidates[g.stem]), model, tta=tta)
+            data = InstanceFolder(images, labels)
+            with _progress() as progress:
+                task = progress.add_task("segmenting", total=len(data))
+                for sample in data:
+                    result = segment_instances(sample.image, model, tta=tta)
                     preds.append(result.labels)
                     scores.append(result.scores)
-                else:
-                    preds.append(read_labels(candidates[g.stem]))
-                progress.advance(task)
-        dsb = dsb_score(preds, gts)
-        ap = average_precision(preds, gts, scores if scores else None)
-        f1 = match_instances_dataset(preds, gts, iou_threshold=0.5).f1
-    result = {"images": len(gts), "dsb_score": dsb.score, "accuracy_iou50": dsb.at(0.5),
-              "accuracy_iou75": dsb.at(0.75), "ap": ap.ap, "ap50": ap.ap50, "f1_iou50": f1}
+                    gts.append(sample.labels)
+                    progress.advance(task)
+        else:
+            pairs = _prediction_pairs(pred, labels)
+            preds = [read_labels(p) for p, _ in pairs]
+            gts = [read_labels(g) for _, g in pairs]
+        result = instance_scores(preds, gts, scores or None)
     for key, value in result.items():
-        typer.echo(f"{key:>15}: {value:.4f}" if isinstance(value, float) else f"{key:>15}: {value}")
+        typer.echo(f"{key:>12}: {value:.4f}" if isinstance(value, float) else f"{key:>12}: {value}")
     if json_out is not None:
         from clusterseg.io.write import atomic_write
 
-        atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"), overwrite=True)
+        with _user_errors():
+            atomic_write(json_out, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"), overwrite=overwrite)
+
+
+def _prediction_pairs(pred: Path, labels: Path) -> List[tuple]:
+    """(prediction, ground truth) files matched by stem; predictions may be named `<stem>_labels.*`."""
+    from clusterseg.io.read import natural_sort_key
+
+    def files(folder: Path) -> List[Path]:
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{folder} is not a folder")
+        return sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")
+                       and p.suffix.lower() != ".csv"), key=natural_sort_key)
+
+    gt_files = files(labels)
+    if not gt_files:
+        raise FileNotFoundError(f"no label files in {labels}")
+    by_stem = {}
+    for p in files(pred):
+        stem = p.stem.removesuffix("_labels")
+        if p.stem.endswith("_labels") or stem not in by_stem:  # `<stem>_labels.*` wins over `<stem>.*`
+            by_stem[stem] = p
+    missing = [g.stem for g in gt_files if g.stem not in by_stem]
+    if missing:
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        raise ValueError(f"no prediction in {pred} for {len(missing)} label files: {', '.join(missing[:10])}{more}")
+    return [(by_stem[g.stem], g) for g in gt_files]
 
 
 def main() -> None:  # pragma: no cover - console entry point

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..nn.lovasz import lovasz_hinge
-from .embedding import DEFAULT_PIXEL_SIZE, decode_output, gaussian_membership
+from .embedding import DEFAULT_PIXEL_SIZE, coordinate_grid, decode_output, gaussian_membership
 
 __all__ = ["LossTerms", "SpatialEmbeddingLoss", "instance_masks"]
 
@@ -120,10 +120,9 @@ class SpatialEmbeddingLoss(nn.Module):
             raise ValueError(f"classes {tuple(classes.shape)} must match labels {tuple(labels.shape)}")
         if int(classes.max()) > n_classes:
             raise ValueError(f"class id {int(classes.max())} exceeds the {n_classes} seed channels")
-        grid = decode_output(torch.zeros_like(raw[:1]), self.n_sigma, pixel_size=self.pixel_size).embedding[0]
+        grid = coordinate_grid(*raw.shape[-2:], pixel_size=self.pixel_size, device=raw.device, dtype=raw.dtype)
         grid = grid.reshape(2, -1)
         zero = raw.new_zeros(())
-        totals = []
         inst_terms, var_terms, seed_terms = [], [], []
         for b in range(raw.shape[0]):
             emb = maps.embedding[b].reshape(2, -1)
@@ -143,7 +142,10 @@ class SpatialEmbeddingLoss(nn.Module):
                 source = grid if self.to_center else emb
                 centres = fm @ source.T / counts  # (K, 2)
                 sigma_k = fm @ sig.T / counts  # (K, n_sigma)
-                var = (fm[:, None, :] * (sig[None] - sigma_k.detach()[:, :, None]).square()).sum(dim=2)
+                # sum_{i in k} (sigma_i - m_k)^2 expanded, so no (K, n_sigma, N) tensor is built;
+                # m_k is detached, which gives the gradient 2 (sigma_i - m_k) of the paper.
+                mean_k = sigma_k.detach()
+                var = fm @ sig.square().T - 2 * mean_k * (fm @ sig.T) + counts * mean_k.square()
                 var_loss = (var / counts).mean(dim=1).sum()
                 phi = gaussian_membership(emb, centres, sigma_k)  # (K, N)
                 inst_loss = lovasz_hinge(2.0 * phi - 1.0, masks).sum()
@@ -160,6 +162,5 @@ class SpatialEmbeddingLoss(nn.Module):
             inst_terms.append(inst_loss)
             var_terms.append(var_loss)
             seed_terms.append(seed_loss)
-            totals.append(self.w_instance * inst_loss + self.w_var * var_loss + self.w_seed * seed_loss)
-        mean = lambda xs: torch.stack(xs).mean()  # noqa: E731
-        return LossTerms(mean(totals), mean(inst_terms), mean(var_terms), mean(seed_terms))
+        inst, var, seed = (torch.stack(terms).mean() for terms in (inst_terms, var_terms, seed_terms))
+        return LossTerms(self.w_instance * inst + self.w_var * var + self.w_seed * seed, inst, var, seed)

@@ -248,11 +248,18 @@ class SpatialEmbeddingModel(nn.Module):
         image's coordinates, so objects crossing tile borders are clustered
         as one. Peak memory of the network is bounded by the tile size.
         """
+        x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles))
+        return self.predict_prepared(x, tta=tta, tile_size=tile_size, tile_overlap=tile_overlap)
+
+    @torch.no_grad()
+    def predict_prepared(
+        self, x: torch.Tensor, *, tta: bool = False, tile_size: int = 1024, tile_overlap: int = 64
+    ) -> dict[str, np.ndarray]:
+        """:meth:`predict_maps` of an already normalised ``(3, H, W)`` input (see :func:`prepare_image`)."""
         if tile_size < 64 or tile_size % 8:
             raise ValueError(f"tile_size must be a multiple of 8 and >= 64, got {tile_size}")
         if not 0 <= 2 * tile_overlap < tile_size:
             raise ValueError(f"tile_overlap must be in [0, tile_size / 2), got {tile_overlap}")
-        x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles))
         was_training = self.training
         self.eval()
         h, w = x.shape[-2:]

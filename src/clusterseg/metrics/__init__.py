@@ -16,7 +16,8 @@ Instances (:mod:`clusterseg.metrics.instances`)
     :func:`instance_iou`, :func:`match_instances` (precision, recall, F1,
     DSB2018/StarDist ``dsb_accuracy``), :func:`match_instances_dataset`,
     :func:`average_precision` (COCO AP, AP50, AP75), :func:`dsb_score`
-    (DSB2018 score: per-image accuracy averaged over IoU 0.5:0.95).
+    (DSB2018 score: per-image accuracy averaged over IoU 0.5:0.95),
+    :func:`instance_scores` (all of them in one dict).
 """
 
 from .instances import (
@@ -26,6 +27,7 @@ from .instances import (
     InstanceMatching,
     average_precision,
     dsb_score,
+    instance_scores,
     instance_iou,
     match_instances,
     match_instances_dataset,

@@ -51,6 +51,7 @@ __all__ = [
     "COCO_IOU_THRESHOLDS",
     "DSBScore",
     "dsb_score",
+    "instance_scores",
 ]
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95 of COCO AP.
@@ -591,3 +592,49 @@ def dsb_score(preds: Any, gts: Any, *, iou_thresholds: Any = COCO_IOU_THRESHOLDS
             table[i, j] = tp / denom if denom else 1.0
     per_image = table.mean(axis=1)
     return DSBScore(float(per_image.mean()), table.mean(axis=0), per_image, thresholds)
+
+
+def instance_scores(preds: Any, gts: Any, scores: Sequence[Any] | None = None) -> dict[str, float]:
+    """The usual summary of an instance segmentation over a data set, in one dict.
+
+    Parameters
+    ----------
+    preds, gts : array of int or sequence of arrays of int
+        Predicted and true instance label maps (0 = background).
+    scores : sequence, optional
+        Per-instance confidences for :func:`average_precision` (default:
+        objects ranked by area).
+
+    Returns
+    -------
+    dict
+        ``images``; ``dsb_score`` (:func:`dsb_score`), ``acc50`` and ``acc75``
+        (its per-image accuracies at IoU 0.5 and 0.75); ``precision50``,
+        ``recall50``, ``f1_50`` (TP/FP/FN pooled over images,
+        :func:`match_instances_dataset`); ``ap``, ``ap50``, ``ap75`` (COCO AP,
+        :func:`average_precision`); ``n_pred``, ``n_gt``.
+
+    Examples
+    --------
+    >>> gt = np.array([[1, 1, 0, 2, 2, 0]])
+    >>> s = instance_scores([gt], [gt])
+    >>> s["dsb_score"], s["f1_50"], s["ap50"]
+    (1.0, 1.0, 1.0)
+    """
+    dsb = dsb_score(preds, gts)
+    pooled = match_instances_dataset(preds, gts, iou_threshold=0.5)
+    ap = average_precision(preds, gts, scores)
+    return {
+        "images": int(dsb.per_image.size),
+        "dsb_score": dsb.score,
+        "acc50": dsb.at(0.5),
+        "acc75": dsb.at(0.75),
+        "precision50": pooled.precision,
+        "recall50": pooled.recall,
+        "f1_50": pooled.f1,
+        "ap": ap.ap,
+        "ap50": ap.ap50,
+        "ap75": ap.ap75,
+        "n_pred": pooled.n_pred,
+        "n_gt": pooled.n_gt,
+    }

@@ -39,10 +39,9 @@ import torch
 from scipy import ndimage
 
 from ..instances.clustering import ClusteringParams, cluster_embeddings
-from ..instances.embedding import add_coordinates
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
-from ..metrics.instances import match_instances
+from ..metrics.instances import dsb_score
 from .checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops",
@@ -134,8 +133,18 @@ class InstanceCrops(torch.utils.data.Dataset):
             raise ValueError("no training samples")
         self.samples = list(samples)
         self.config = config
-        self.epoch = 0
         self.length = config.samples_per_epoch or len(self.samples)
+        self.epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        # The image order of an epoch, drawn once per epoch rather than per item.
+        self._epoch = int(value)
+        self._order = np.random.default_rng([self.config.seed, self._epoch]).permutation(len(self.samples))
 
     def __len__(self) -> int:
         return self.length
@@ -143,8 +152,7 @@ class InstanceCrops(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
-        order = np.random.default_rng([cfg.seed, self.epoch]).permutation(len(self.samples))
-        sample = self.samples[order[index % len(self.samples)]]
+        sample = self.samples[self._order[index % len(self.samples)]]
         image, labels = sample.image, sample.labels
         c = cfg.crop
         h, w = labels.shape
@@ -170,14 +178,11 @@ class InstanceCrops(torch.utils.data.Dataset):
 
 
 def _predict_all(model: SpatialEmbeddingModel, samples: Sequence[PreparedSample]) -> list[dict[str, np.ndarray]]:
-    """Dense maps of prepared samples (already normalised: bypass ``prepare_image``)."""
+    """Dense maps of prepared (already normalised) samples, first seed map only."""
     maps = []
-    model.eval()
-    with torch.no_grad():
-        for s in samples:
-            m = model._tile_maps(torch.from_numpy(s.image).to(model.device), tta=False)
-            embedding = add_coordinates(m.offset.cpu().numpy(), pixel_size=model.pixel_size)
-            maps.append({"embedding": embedding, "sigma": m.sigma.cpu().numpy(), "seed": m.seed[0].cpu().numpy()})
+    for s in samples:
+        m = model.predict_prepared(torch.from_numpy(s.image))
+        maps.append({**m, "seed": m["seed"][0]})
     return maps
 
 
@@ -185,11 +190,10 @@ def evaluate_dsb(
     maps: Sequence[dict[str, np.ndarray]], samples: Sequence[PreparedSample], params: ClusteringParams
 ) -> float:
     """Mean over images of the DSB accuracy TP/(TP+FP+FN) at IoU 0.5."""
-    scores = []
-    for m, s in zip(maps, samples):
-        labels, _ = cluster_embeddings(m["embedding"], m["sigma"], m["seed"], params)
-        scores.append(match_instances(labels, s.labels, iou_threshold=0.5).dsb_accuracy)
-    return float(np.mean(scores)) if scores else float("nan")
+    if not samples:
+        return float("nan")
+    preds = [cluster_embeddings(m["embedding"], m["sigma"], m["seed"], params)[0] for m in maps]
+    return dsb_score(preds, [s.labels for s in samples], iou_thresholds=[0.5]).score
 
 
 def tune_clustering(
