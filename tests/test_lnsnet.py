@@ -12,11 +12,13 @@ from clusterseg.nn.lnsnet import (
     assign_local,
     local_candidates,
     sample_seeds,
+    window_seeds,
     seed_grid,
     student_t_kernel,
 )
 from clusterseg.nn.losses import (
     dec_target,
+    homogeneity_loss,
     inner_window_mask,
     range_limited_clustering_loss,
     range_regulariser,
@@ -141,6 +143,46 @@ def test_sample_seeds_bilinear_and_differentiable():
     assert float(rows.grad[1]) == pytest.approx(4.0)
 
 
+def test_window_seeds_are_box_means_and_differentiable():
+    torch.manual_seed(0)
+    z = torch.randn(1, 3, 12, 16, dtype=torch.float64)
+    grid = seed_grid(12, 16, 12)  # 3 x 4 cells of 4 x 4 pixels
+    cr, cc = grid.centres(dtype=torch.float64)
+    rows = cr[:, None].expand(grid.rows, grid.cols).reshape(-1)
+    cols = cc[None, :].expand(grid.rows, grid.cols).reshape(-1)
+    s = window_seeds(z, rows, cols, grid.cell_h / 2, grid.cell_w / 2)
+    torch.testing.assert_close(s, torch.nn.functional.avg_pool2d(z, 4)[0].reshape(3, -1).t())
+    # fractional box edges: compare with the mean over a 10x finer pixel grid
+    s2 = window_seeds(z, torch.tensor([5.3], dtype=torch.float64), torch.tensor([7.6], dtype=torch.float64), 1.7, 2.2)
+    fine = z.repeat_interleave(10, 2).repeat_interleave(10, 3)
+    box = fine[0, :, round((5.3 - 1.7 + 0.5) * 10) : round((5.3 + 1.7 + 0.5) * 10),
+               round((7.6 - 2.2 + 0.5) * 10) : round((7.6 + 2.2 + 0.5) * 10)]
+    torch.testing.assert_close(s2[0], box.mean((1, 2)))
+    # a box sticking out of the image is clipped: the corner pixel alone
+    s3 = window_seeds(z, torch.tensor([0.0], dtype=torch.float64), torch.tensor([0.0], dtype=torch.float64), 0.5, 0.5)
+    torch.testing.assert_close(s3[0], z[0, :, 0, 0])
+    zr = z.clone().requires_grad_(True)
+    pos = torch.tensor([5.3, 7.6], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda zz, p: window_seeds(zz, p[:1], p[1:], 1.7, 2.2), (zr, pos), eps=1e-6, atol=1e-6)
+
+
+def test_seed_window_is_stored_with_the_weights(blocks_image, tmp_path):
+    from clusterseg.training.lifelong import load_lnsnet, save_lnsnet_weights
+
+    torch.manual_seed(0)
+    net = LNSNet(seed_window=1.0).eval()
+    back = load_lnsnet(save_lnsnet_weights(net, tmp_path / "w.pt"))
+    assert back.seed_window == 1.0
+    a = lnsnet_superpixels(blocks_image, 12, weights=net, enforce_connectivity=False)
+    point = LNSNet().eval()
+    point.load_state_dict(net.state_dict())
+    b = lnsnet_superpixels(blocks_image, 12, weights=point, enforce_connectivity=False)
+    assert np.array_equal(lnsnet_superpixels(blocks_image, 12, weights=back, enforce_connectivity=False), a)
+    assert not np.array_equal(a, b)  # the window changes the seeds
+    with pytest.raises(ValueError, match="seed_window"):
+        LNSNet(seed_window=-1)
+
+
 # ----------------------------------------------------------------------------- losses
 def test_dec_target_and_kl_hand_computed():
     # 2 candidates x 2 pixels, both in range, candidate ids (0,1) for both pixels.
@@ -190,6 +232,26 @@ def test_seed_centroid_loss_hand_computed():
     assert float(loss.detach()) == pytest.approx((1 / 2) ** 2 + 1.0)
     loss.backward()
     assert float(rows.grad) < 0 and float(cols.grad) < 0  # moves towards the centroid
+
+
+def test_homogeneity_loss_hand_computed_and_differentiable():
+    # 2x2 image, features 0, 2 (seed 0) and 4, 4 (seed 1)
+    f = torch.tensor([[[0.0, 2.0], [4.0, 4.0]]])
+    idx = torch.tensor([[[0, 0], [1, 1]]])
+    hard = torch.ones(1, 2, 2)
+    # centres 1 and 4 -> reconstruction 1, 1, 4, 4 -> mean squared error (1 + 1) / 4
+    assert float(homogeneity_loss(hard, idx, 2, f)) == pytest.approx(0.5)
+    # every pixel half on each seed: both centres 2.5 -> errors 6.25, 0.25, 2.25, 2.25
+    idx2 = torch.stack([torch.zeros(2, 2, dtype=torch.long), torch.ones(2, 2, dtype=torch.long)])
+    half = torch.full((2, 2, 2), 0.5)
+    assert float(homogeneity_loss(half, idx2, 2, f)) == pytest.approx(11.0 / 4)
+    # sharper, correct assignments lower the loss; gradients are exact
+    torch.manual_seed(0)
+    logits = torch.randn(2, 2, 2, dtype=torch.float64, requires_grad=True)
+    feats = torch.randn(3, 2, 2, dtype=torch.float64)
+    assert torch.autograd.gradcheck(
+        lambda lg: homogeneity_loss(torch.softmax(lg, 0), idx2, 2, feats), (logits,), eps=1e-6, atol=1e-6
+    )
 
 
 def test_losses_gradcheck_through_local_assignment():

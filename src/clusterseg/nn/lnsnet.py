@@ -45,6 +45,7 @@ __all__ = [
     "assign_local",
     "assign_global",
     "sample_seeds",
+    "window_seeds",
 ]
 
 
@@ -494,6 +495,35 @@ def sample_seeds(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> tor
     return out[0, :, 0].t()
 
 
+def window_seeds(
+    z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_h: float, half_w: float
+) -> torch.Tensor:
+    """Mean of ``z`` (1, C, H, W) over boxes centred at continuous positions -> (K, C).
+
+    The box around seed ``k`` spans ``[rows_k - half_h, rows_k + half_h] x
+    [cols_k - half_w, cols_k + half_w]`` in pixel coordinates (pixel ``i``
+    covers ``[i - 0.5, i + 0.5]``), clipped to the image. The integral is read
+    from the summed-area table by bilinear interpolation, which is exact for
+    fractional box edges, so the result is differentiable with respect to
+    ``z`` and to the positions, and costs O(N + K) whatever the box size.
+    With the box of one grid cell and no offset this is the mean embedding of
+    the cell.
+    """
+    _, c, h, w = z.shape
+    sat = F.pad(z.cumsum(2).cumsum(3), (1, 0, 1, 0))  # (1, C, H+1, W+1); sat[.., j, i] = sum of z[:j, :i]
+    r0 = (rows - half_h + 0.5).clamp(0, h)
+    r1 = (rows + half_h + 0.5).clamp(0, h)
+    c0 = (cols - half_w + 0.5).clamp(0, w)
+    c1 = (cols + half_w + 0.5).clamp(0, w)
+    gy = torch.stack([r0, r0, r1, r1]) / max(h, 1) * 2.0 - 1.0  # (4, K) in SAT index space
+    gx = torch.stack([c0, c1, c0, c1]) / max(w, 1) * 2.0 - 1.0
+    g = torch.stack([gx, gy], dim=-1).unsqueeze(0).to(z.dtype)  # (1, 4, K, 2)
+    corners = F.grid_sample(sat, g, mode="bilinear", padding_mode="border", align_corners=True)[0]  # (C, 4, K)
+    total = corners[:, 3] - corners[:, 1] - corners[:, 2] + corners[:, 0]
+    area = ((r1 - r0) * (c1 - c0)).clamp_min(1e-6)
+    return (total / area).t()
+
+
 # ----------------------------------------------------------------------------- network
 class LNSNet(nn.Module):
     """LNSNet with FEM, SEL, reconstruction head and GRM buffers (about 11.2K parameters).
@@ -510,6 +540,12 @@ class LNSNet(nn.Module):
         ``lambda`` of the GAL memory update (Eq. 10).
     gbl_eps : float
         GBL contour threshold (Eq. 12).
+    seed_window : float
+        How seed features are read from ``Z``. 0: the embedding at the seed
+        position (bilinear; the paper reads one pixel). ``> 0``: the mean
+        embedding over a box of ``seed_window`` grid cells centred at the seed
+        position (:func:`window_seeds`), a less noisy summary of the region the
+        seed stands for, still moved by the seed estimation layer.
 
     Examples
     --------
@@ -532,9 +568,13 @@ class LNSNet(nn.Module):
         alpha: float = 1.0,
         gal_momentum: float = 0.5,
         gbl_eps: float = 0.7,
+        seed_window: float = 0.0,
     ):
         super().__init__()
+        if seed_window < 0:
+            raise ValueError(f"seed_window must be >= 0, got {seed_window}")
         self.alpha = float(alpha)
+        self.seed_window = float(seed_window)
         self.fem = FeatureEmbedder(in_channels, c_m, c1, c2)
         self.sel = SeedEstimationLayer(c2, max_shift)
         self.recon = ReconstructionHead(c2, in_channels)
@@ -556,6 +596,12 @@ class LNSNet(nn.Module):
         cols = cols.reshape(-1).clamp(0, grid.width - 1)
         return rows, cols
 
+    def seed_features(self, z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, grid: SeedGrid) -> torch.Tensor:
+        """Seed features (K, C) at continuous positions: point samples or window means (see ``seed_window``)."""
+        if self.seed_window <= 0:
+            return sample_seeds(z, rows, cols)
+        return window_seeds(z, rows, cols, 0.5 * self.seed_window * grid.cell_h, 0.5 * self.seed_window * grid.cell_w)
+
     def forward(self, x: torch.Tensor, n_segments: int, use_sel: bool = True) -> dict:
         """Embed and place seeds.
 
@@ -574,4 +620,4 @@ class LNSNet(nn.Module):
         z = self.fem(x)
         grid = seed_grid(x.shape[2], x.shape[3], n_segments)
         rows, cols = self.seed_positions(z, grid, use_sel)
-        return {"z": z, "grid": grid, "seed_rows": rows, "seed_cols": cols, "seed_feats": sample_seeds(z, rows, cols)}
+        return {"z": z, "grid": grid, "seed_rows": rows, "seed_cols": cols, "seed_feats": self.seed_features(z, rows, cols, grid)}

@@ -14,6 +14,9 @@ References
        Manner", CVPR 2021.
 .. [2] J. Xie, R. Girshick, A. Farhadi, "Unsupervised Deep Embedding for
        Clustering Analysis", ICML 2016.
+.. [3] V. Jampani, D. Sun, M.-Y. Liu, M.-H. Yang, J. Kautz, "Superpixel
+       Sampling Networks", ECCV 2018 (the feature-reconstruction form of the
+       homogeneity loss).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ __all__ = [
     "range_regulariser",
     "reconstruction_loss",
     "seed_centroid_loss",
+    "homogeneity_loss",
     "inner_window_mask",
 ]
 
@@ -170,3 +174,42 @@ def seed_centroid_loss(
     cr = cr[ok] / mass[ok]
     cc = cc[ok] / mass[ok]
     return (((seed_rows[ok] - cr) / cell_h) ** 2 + ((seed_cols[ok] - cc) / cell_w) ** 2).mean()
+
+
+def homogeneity_loss(p: torch.Tensor, index: torch.Tensor, n_seeds: int, features: torch.Tensor) -> torch.Tensor:
+    """Soft superpixel homogeneity: features reconstructed from the soft superpixel means.
+
+    Every seed ``k`` gets the soft mean ``c_k = sum_i P_ik f_i / sum_i P_ik`` of
+    the pixel features ``f`` (e.g. colour and position in cell units), and every
+    pixel is reconstructed as ``f^_i = sum_k P_ik c_k``. The loss is
+    ``mean_i ||f_i - f^_i||^2``: small when the assignment groups pixels of
+    similar colour into compact superpixels, which is what the hard one-pass
+    assignment at inference needs (the unsupervised form of the
+    reconstruction loss of Superpixel Sampling Networks [3]_). Gradients flow
+    through ``P`` (and through ``c_k``) into the embedding and the seeds.
+
+    Parameters
+    ----------
+    p : (R, H, W) tensor
+        Soft assignment of every pixel to its ``R`` candidate seeds (rows sum to
+        at most 1; zero for invalid candidates).
+    index : (R, H, W) long tensor
+        Seed index of every candidate.
+    n_seeds : int
+    features : (F, H, W) tensor
+        Target features (not differentiated).
+
+    Returns
+    -------
+    loss : scalar tensor
+    """
+    r = p.shape[0]
+    f = features.reshape(features.shape[0], -1).t()  # (N, F)
+    pf = p.reshape(r, -1)  # (R, N)
+    idx = index.reshape(r, -1)
+    mass = torch.zeros(n_seeds, dtype=p.dtype, device=p.device).index_add_(0, idx.reshape(-1), pf.reshape(-1))
+    weighted = (pf[:, :, None] * f[None]).reshape(-1, f.shape[1])
+    sums = torch.zeros(n_seeds, f.shape[1], dtype=p.dtype, device=p.device).index_add_(0, idx.reshape(-1), weighted)
+    centres = sums / mass.clamp_min(_TINY)[:, None]
+    recon = (pf[:, :, None] * centres[idx]).sum(0)  # (N, F)
+    return ((recon - f) ** 2).sum(1).mean()

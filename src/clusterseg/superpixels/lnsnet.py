@@ -210,10 +210,9 @@ def lnsnet_superpixels(
         Colour axis of ``image``.
     num_threads : int, optional
         Torch intra-op threads used during the call (restored afterwards).
-        Default: 1 thread for images below 1 Mpx (their per-operation work is
-        too small for threads to pay off, and on a busy machine synchronising
-        threads costs several times the work), otherwise the current
-        ``torch.get_num_threads()``.
+        Default: the current ``torch.get_num_threads()``. On a machine whose
+        cores are busy with other jobs, ``num_threads=1`` avoids threads
+        waiting for each other (several times slower than one thread there).
     random_state : int, optional
         Accepted for API compatibility and ignored: inference and test-time
         adaptation are deterministic.
@@ -261,7 +260,7 @@ def lnsnet_superpixels(
     n_segments = check_n_segments(n_segments, h * w)
     model = load_model(weights)
     if num_threads is None:
-        num_threads = 1 if h * w < 1_000_000 else torch.get_num_threads()
+        num_threads = torch.get_num_threads()
     if int(num_threads) < 1:
         raise ValueError(f"num_threads must be >= 1, got {num_threads}")
     previous_threads = torch.get_num_threads()
@@ -276,7 +275,7 @@ def lnsnet_superpixels(
 def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
          min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0) -> np.ndarray:
     from clusterseg.features import lab_xy_features
-    from clusterseg.nn.lnsnet import assign_global, assign_local, sample_seeds, seed_grid
+    from clusterseg.nn.lnsnet import assign_global, assign_local, seed_grid
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -300,7 +299,7 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         del x
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
-        seeds = sample_seeds(z, rows, cols)
+        seeds = model.seed_features(z, rows, cols, grid)
         assign = (lambda sd: assign_local(z, sd, grid)) if assignment == "local" else (lambda sd: assign_global(z, sd))
         labels = assign(seeds)
         if refine_steps > 0:

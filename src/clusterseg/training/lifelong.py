@@ -33,6 +33,7 @@ import torch
 
 from clusterseg.features import lab_xy_features
 from clusterseg.nn.losses import (
+    homogeneity_loss,
     inner_window_mask,
     range_limited_clustering_loss,
     range_regulariser,
@@ -40,7 +41,7 @@ from clusterseg.nn.losses import (
     seed_centroid_loss,
     soft_assignment,
 )
-from clusterseg.nn.lnsnet import LNSNet, local_candidates, sample_seeds, seed_grid, student_t_kernel
+from clusterseg.nn.lnsnet import LNSNet, local_candidates, seed_grid, student_t_kernel
 from clusterseg.training.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 from clusterseg.training.contours import contour_map
 
@@ -51,7 +52,7 @@ WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
 CSV_FIELDS = [
     "index", "image", "height", "width", "n_segments", "loss_cluster", "loss_reg",
-    "loss_recon", "loss_seed", "seed_shift", "gal_scale_mean", "seconds",
+    "loss_recon", "loss_seed", "loss_homogeneity", "seed_shift", "gal_scale_mean", "seconds",
 ]
 
 
@@ -77,6 +78,9 @@ def lnsnet_losses(
     gal: bool = True,
     gbl: bool = True,
     seed_layer: bool = True,
+    homogeneity_weight: float = 0.0,
+    compactness: float = 0.1,
+    cluster_weight: float = 1.0,
     z: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """All LNSNet training losses for one iteration on one image.
@@ -106,12 +110,23 @@ def lnsnet_losses(
         Weight of the seed-centroid loss in the seed phase.
     gal, gbl, seed_layer : bool
         Enable the GAL, GBL and seed estimation layer (ablation switches).
+    homogeneity_weight : float
+        Weight of :func:`~clusterseg.nn.losses.homogeneity_loss` (both phases):
+        colour and position reconstructed from the soft superpixel means of the
+        range-limited assignment. 0 is the paper's objective.
+    compactness : float
+        Weight of the position (in cell units) against the standardised Lab
+        colour inside the homogeneity loss.
+    cluster_weight : float
+        Weight of the clustering loss ``L_c`` (1 in the paper; 0 leaves the
+        assignment to the homogeneity loss alone, for ablation).
     z : (1, C, H, W) tensor, optional
         Precomputed embedding for the seed phase (the embedder is frozen there).
 
     Returns
     -------
-    dict of scalar tensors: ``total``, ``cluster``, ``reg``, ``recon``, ``seed``, ``shift``.
+    dict of scalar tensors: ``total``, ``cluster``, ``reg``, ``recon``, ``seed``,
+    ``homogeneity``, ``shift``.
     """
     inner = _range_radius(n_range)
     radius = inner + 1 if reg_weight > 0 else inner
@@ -128,15 +143,24 @@ def lnsnet_losses(
         raise ValueError(f"phase must be 'feature' or 'seed', got {phase!r}")
     grid = seed_grid(x.shape[2], x.shape[3], n_segments)
     rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
-    seeds = sample_seeds(z, rows, cols)
+    seeds = model.seed_features(z, rows, cols, grid)
     d, idx, valid = local_candidates(z, seeds, grid, radius)
     kernel = torch.where(valid, student_t_kernel(torch.where(valid, d, torch.zeros_like(d)), model.alpha), torch.zeros_like(d))
     in_range = inner_window_mask(radius, inner, x.device)[:, None, None] & valid
     l_c = range_limited_clustering_loss(kernel, idx, in_range, grid.n_seeds)
     l_reg = range_regulariser(kernel, in_range) if reg_weight > 0 else zero
-    total = l_c + reg_weight * l_reg
+    total = cluster_weight * l_c + reg_weight * l_reg
     l_r = zero
     l_s = zero
+    l_h = zero
+    if homogeneity_weight > 0:
+        p_range = soft_assignment(kernel) * in_range
+        pr = torch.arange(grid.height, device=x.device, dtype=x.dtype)[:, None].expand(grid.height, grid.width)
+        pc = torch.arange(grid.width, device=x.device, dtype=x.dtype)[None, :].expand(grid.height, grid.width)
+        w_pos = math.sqrt(compactness)
+        target = torch.cat([x[0, :3], torch.stack([pr / grid.cell_h, pc / grid.cell_w]) * w_pos])
+        l_h = homogeneity_loss(p_range, idx, grid.n_seeds, target)
+        total = total + homogeneity_weight * l_h
     if phase == "feature":
         xr = model.recon(z)
         if gbl and boundary is not None:
@@ -155,7 +179,8 @@ def lnsnet_losses(
             ((rows.view(grid.rows, grid.cols) - cr[:, None]) / grid.cell_h) ** 2
             + ((cols.view(grid.rows, grid.cols) - cc[None, :]) / grid.cell_w) ** 2
         ).mean()
-    return {"total": total, "cluster": l_c, "reg": l_reg, "recon": l_r, "seed": l_s, "shift": shift}
+    return {"total": total, "cluster": l_c, "reg": l_reg, "recon": l_r, "seed": l_s, "homogeneity": l_h,
+            "shift": shift}
 
 
 def _set_phase(model: LNSNet, phase: str) -> None:
@@ -216,7 +241,7 @@ def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = No
     """Write a small weights file (state dict incl. GAL memory + architecture) atomically."""
     obj = {
         "format": WEIGHTS_FORMAT,
-        "arch": {"max_shift": model.sel.max_shift, "alpha": model.alpha},
+        "arch": {"max_shift": model.sel.max_shift, "alpha": model.alpha, "seed_window": model.seed_window},
         "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
     }
     if extra:
@@ -243,7 +268,8 @@ def load_lnsnet(path: str | Path) -> LNSNet:
         arch = obj.get("config", {}).get("arch", arch)
     else:
         sd = obj
-    model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)))
+    model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)),
+                   seed_window=float(arch.get("seed_window", 0.0)))
     try:
         model.load_state_dict(sd)
     except (RuntimeError, TypeError, AttributeError) as exc:
@@ -292,6 +318,10 @@ def train_lnsnet(
     seed_layer: bool = True,
     gal_momentum: float = 0.5,
     gbl_eps: float = 0.7,
+    homogeneity_weight: float = 0.0,
+    compactness: float = 0.1,
+    cluster_weight: float = 1.0,
+    seed_window: float = 0.0,
     n_segments: int | tuple[int, int] = (100, 1000),
     crop: int | None = 112,
     max_images: int | None = None,
@@ -331,6 +361,14 @@ def train_lnsnet(
         Ablation switches (all on = full LNSNet).
     gal_momentum, gbl_eps : float
         GAL memory momentum ``lambda`` (Eq. 10) and GBL threshold ``epsilon`` (Eq. 12).
+    homogeneity_weight, compactness, cluster_weight : float
+        Weights of the homogeneity loss, of position against colour inside it,
+        and of the clustering loss (see :func:`lnsnet_losses`); ``0, -, 1`` is
+        the paper's objective.
+    seed_window : float
+        Seed features from the mean embedding over a box of this many grid
+        cells around each seed (0: one point, as in the paper); stored with the
+        weights so that inference reads seeds the way training did.
     n_segments : int or (int, int)
         Number of seeds, or a range from which ``K`` is drawn log-uniformly per
         image (as superpixel count of the *full* image; it is scaled by the crop
@@ -378,11 +416,12 @@ def train_lnsnet(
         "beta": beta, "phi": phi, "n_range": n_range, "reg_weight": reg_weight, "seed_weight": seed_weight,
         "gal": gal, "gbl": gbl, "seed_layer": seed_layer, "gal_momentum": gal_momentum, "gbl_eps": gbl_eps,
         "n_segments": list(n_segments) if isinstance(n_segments, tuple) else n_segments,
-        "crop": crop, "seed": seed, "arch": {"max_shift": 0.5, "alpha": 1.0},
+        "crop": crop, "seed": seed, "homogeneity_weight": homogeneity_weight, "compactness": compactness,
+        "cluster_weight": cluster_weight, "arch": {"max_shift": 0.5, "alpha": 1.0, "seed_window": seed_window},
     }
 
     torch.manual_seed(seed)
-    model = LNSNet(gal_momentum=gal_momentum, gbl_eps=gbl_eps)
+    model = LNSNet(gal_momentum=gal_momentum, gbl_eps=gbl_eps, seed_window=seed_window)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     start = 0
     if ckpt_path.exists():
@@ -427,7 +466,7 @@ def train_lnsnet(
             x = torch.from_numpy(lab_xy_features(rgb))[None]
             k = _sample_k(rng, n_segments, rgb.shape[0] * rgb.shape[1] / full_area)
             bnd = torch.from_numpy(np.ascontiguousarray(bnd_full[window]))
-            rec = {"cluster": 0.0, "reg": 0.0, "recon": 0.0, "seed": 0.0, "shift": 0.0}
+            rec = {"cluster": 0.0, "reg": 0.0, "recon": 0.0, "seed": 0.0, "homogeneity": 0.0, "shift": 0.0}
             for phase, iters in (("feature", iters_feature), ("seed", iters_seed if seed_layer else 0)):
                 if iters == 0:
                     continue
@@ -439,7 +478,10 @@ def train_lnsnet(
                 for it in range(iters):
                     losses = lnsnet_losses(model, x, bnd if gbl else None, k, phase=phase, beta=beta, phi=phi,
                                            n_range=n_range, reg_weight=reg_weight, seed_weight=seed_weight,
-                                           gal=gal, gbl=gbl, seed_layer=seed_layer, z=z_frozen)
+                                           gal=gal, gbl=gbl, seed_layer=seed_layer,
+                                           homogeneity_weight=homogeneity_weight, compactness=compactness,
+                                           cluster_weight=cluster_weight,
+                                           z=z_frozen)
                     if not torch.isfinite(losses["total"]):
                         # Stop before the bad step reaches the weights; the checkpoint
                         # of the previous image stays intact for --resume.
@@ -452,7 +494,7 @@ def train_lnsnet(
                     losses["total"].backward()
                     opt.step()
                 for key in rec:
-                    if phase == "feature" and key in ("cluster", "reg", "recon", "shift"):
+                    if phase == "feature" and key in ("cluster", "reg", "recon", "homogeneity", "shift"):
                         rec[key] = float(losses[key].detach())
                     if phase == "seed" and key in ("seed", "shift"):
                         rec[key] = float(losses[key].detach())
@@ -465,7 +507,7 @@ def train_lnsnet(
             seconds = time.perf_counter() - t0
             with open(log_path, "a", newline="") as fh:
                 csv.writer(fh).writerow([index, path.name, x.shape[2], x.shape[3], k, f"{rec['cluster']:.6g}",
-                                         f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}",
+                                         f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}", f"{rec['homogeneity']:.6g}",
                                          f"{rec['shift']:.4f}", f"{gal_scale:.4f}", f"{seconds:.2f}"])
             save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
                              "next_index": index + 1, "images": names, "config": config,
