@@ -1,6 +1,7 @@
 """Train LNSNet on a folder of images (thin command-line wrapper of ``train_lnsnet``).
 
-Example (the command used for the shipped weights, see docs/lnsnet_training.md)::
+Example (equivalent to the CLI command used for the shipped weights, see
+docs/lnsnet_training.md)::
 
     PYTHONPATH=src python benchmarks/lnsnet_train.py \
         --images ../shared/data/bsds500/images/train --out runs/lnsnet_bsds500 --threads 2
@@ -29,6 +30,9 @@ def main() -> None:
     ap.add_argument("--no-gbl", action="store_true")
     ap.add_argument("--no-seed-layer", action="store_true")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--homogeneity-weight", type=float, default=1.0, help="0 = the paper's objective")
+    ap.add_argument("--compactness", type=float, default=0.1)
+    ap.add_argument("--seed-window", type=float, default=1.0, help="0 = one-point seed features (paper)")
     args = ap.parse_args()
     t = time.time()
     path = train_lnsnet(
@@ -45,6 +49,9 @@ def main() -> None:
         gbl=not args.no_gbl,
         seed_layer=not args.no_seed_layer,
         progress=not args.no_progress,
+        homogeneity_weight=args.homogeneity_weight,
+        compactness=args.compactness,
+        seed_window=args.seed_window,
     )
     print(f"weights: {path}  wall time: {time.time() - t:.1f} s")
 

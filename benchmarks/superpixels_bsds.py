@@ -70,7 +70,18 @@ DISPLAY = {
     "lsc": "LSC (OpenCV)",
     "opencv_slic": "SLIC (OpenCV)",
     "lnsnet": "LNSNet (clusterseg)",
+    "lnsnet_refine2": "LNSNet + 2 centre updates (clusterseg)",
 }
+# benchmark rows that call a method with options: row name -> (method, keyword arguments)
+VARIANTS = {"lnsnet_refine2": ("lnsnet", {"refine_steps": 2})}
+
+
+def _call(m: str):
+    """``f(image, k) -> labels`` for a benchmark row (a method or a VARIANTS entry)."""
+    from clusterseg.superpixels import superpixels
+
+    method, kwargs = VARIANTS.get(m, (m, {}))
+    return lambda img, k: superpixels(img, k, method=method, **kwargs)
 REFERENCE = "slic"
 
 # filled in the parent before the worker pool forks
@@ -113,15 +124,14 @@ def evaluate(methods, k: int, images, jobs: int, log) -> dict[str, dict]:
     then image 2, ...), so that a varying load from other processes affects
     all methods alike and the time ratios stay meaningful on a shared machine.
     """
-    from clusterseg.superpixels import superpixels
-
+    calls = {m: _call(m) for m in methods}
     labels = {m: [] for m in methods}
     times = {m: [] for m in methods}
     t0 = time.perf_counter()
     for img in images:
         for m in methods:
             start = time.perf_counter()
-            lab = superpixels(img, k, method=m)
+            lab = calls[m](img, k)
             times[m].append(1000.0 * (time.perf_counter() - start))
             labels[m].append(lab)
     log(f"K={k}: segmented {len(images)} images with {len(methods)} methods in {time.perf_counter() - t0:.0f} s")
@@ -240,7 +250,7 @@ def plot(path: Path, cache: dict) -> None:
         for m in methods:
             pts = sorted((r["count"], r[key]) for r in rows.values() if r["method"] == m)
             x, y = zip(*pts)
-            style = dict(lw=2.5, marker="o") if m == "lnsnet" else dict(lw=1.4, marker=".")
+            style = dict(lw=2.5, marker="o") if m.startswith("lnsnet") else dict(lw=1.4, marker=".")
             ax.plot(x, y, label=DISPLAY.get(m, m), **style)
         ax.set_xscale("log")
         ax.set_xlabel("actual number of superpixels (mean, log scale)")
@@ -296,7 +306,7 @@ def main(argv=None) -> int:
             log(f"lnsnet skipped ({why})")
     else:
         methods = list(args.methods)
-        unknown = set(methods) - set(available_methods(installed_only=False))
+        unknown = set(methods) - set(available_methods(installed_only=False)) - set(VARIANTS)
         if unknown:
             parser.error(f"unknown methods {sorted(unknown)}; known: {available_methods(installed_only=False)}")
 
@@ -315,10 +325,9 @@ def main(argv=None) -> int:
 
     order = [m for m in (*CLASSICAL, "lnsnet") if m in methods] + [m for m in methods if m not in (*CLASSICAL, "lnsnet")]
     run_entry = {"command": command, "date": utc_now(), "methods": order, "n_images": len(images)}
-    from clusterseg.superpixels import superpixels
 
     for m in order:  # warm-up (imports, weights), untimed
-        superpixels(images[0], ks[0], method=m)
+        _call(m)(images[0], ks[0])
     for k in ks:
         rows = evaluate(order, k, images, args.jobs, log)
         reference = rows.get(REFERENCE)

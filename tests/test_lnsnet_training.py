@@ -126,6 +126,41 @@ def test_feature_phase_gradients_reach_embedder_not_seed_layer():
         lnsnet_losses(model, x, b, 10, phase="both")
 
 
+def test_homogeneity_loss_term_and_its_gradients():
+    """The homogeneity term is added with its weight and trains the embedder (feature phase)
+    and the seed layer (seed phase, through the window-mean seed features)."""
+    torch.manual_seed(0)
+    img, _ = make_blocks_image(32, 40)
+    from clusterseg.features import lab_xy_features
+
+    x = torch.from_numpy(lab_xy_features(img))[None]
+    model = LNSNet(seed_window=1.0)
+    _set_phase(model, "feature")
+    plain = lnsnet_losses(model, x, None, 12, phase="feature", homogeneity_weight=0.0)
+    assert float(plain["homogeneity"].detach()) == 0.0
+    both = lnsnet_losses(model, x, None, 12, phase="feature", homogeneity_weight=2.0)
+    assert float(both["homogeneity"].detach()) > 0
+    torch.testing.assert_close(both["total"], plain["total"] + 2.0 * both["homogeneity"])
+    only = lnsnet_losses(model, x, None, 12, phase="feature", homogeneity_weight=1.0, cluster_weight=0.0, beta=0.0)
+    only["total"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fem.parameters())
+    model.zero_grad(set_to_none=True)
+    _set_phase(model, "seed")
+    seed = lnsnet_losses(model, x, None, 12, phase="seed", homogeneity_weight=1.0, cluster_weight=0.0, seed_weight=0.0)
+    seed["total"].backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.sel.parameters())
+    # a larger compactness weights the position part more
+    loose = lnsnet_losses(model, x, None, 12, phase="seed", homogeneity_weight=1.0, compactness=0.01)
+    tight = lnsnet_losses(model, x, None, 12, phase="seed", homogeneity_weight=1.0, compactness=1.0)
+    assert float(tight["homogeneity"].detach()) > float(loose["homogeneity"].detach())
+
+
+def test_training_rejects_negative_loss_weights(image_dir, tmp_path):
+    for name in ("homogeneity_weight", "compactness", "cluster_weight", "seed_window"):
+        with pytest.raises(ValueError, match=name):
+            train_lnsnet(image_dir, tmp_path / name, **{**KW, name: -1.0})
+
+
 def test_contour_maps(tmp_path):
     img, _ = make_blocks_image(24, 32)
     rgb = img.astype(np.float32) / 255

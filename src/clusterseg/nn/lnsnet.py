@@ -510,7 +510,6 @@ def window_seeds(
     the cell.
     """
     _, c, h, w = z.shape
-    sat = F.pad(z.cumsum(2).cumsum(3), (1, 0, 1, 0))  # (1, C, H+1, W+1); sat[.., j, i] = sum of z[:j, :i]
     r0 = (rows - half_h + 0.5).clamp(0, h)
     r1 = (rows + half_h + 0.5).clamp(0, h)
     c0 = (cols - half_w + 0.5).clamp(0, w)
@@ -518,10 +517,20 @@ def window_seeds(
     gy = torch.stack([r0, r0, r1, r1]) / max(h, 1) * 2.0 - 1.0  # (4, K) in SAT index space
     gx = torch.stack([c0, c1, c0, c1]) / max(w, 1) * 2.0 - 1.0
     g = torch.stack([gx, gy], dim=-1).unsqueeze(0).to(z.dtype)  # (1, 4, K, 2)
-    corners = F.grid_sample(sat, g, mode="bilinear", padding_mode="border", align_corners=True)[0]  # (C, 4, K)
-    total = corners[:, 3] - corners[:, 1] - corners[:, 2] + corners[:, 0]
     area = ((r1 - r0) * (c1 - c0)).clamp_min(1e-6)
-    return (total / area).t()
+    # Channels in chunks of about 2^24 values bound the memory of the summed-area
+    # tables on large images; subtracting each channel's mean keeps the float32
+    # sums small, hence exact enough.
+    step = max(1, (1 << 24) // max(1, h * w))
+    out = []
+    for c0_ in range(0, c, step):
+        part = z[:, c0_ : c0_ + step]
+        mean = part.mean(dim=(2, 3), keepdim=True)
+        sat = F.pad((part - mean).contiguous().cumsum(2).cumsum(3), (1, 0, 1, 0))  # sat[.., j, i] = sum of z[:j, :i]
+        corners = F.grid_sample(sat, g, mode="bilinear", padding_mode="border", align_corners=True)[0]  # (c, 4, K)
+        total = corners[:, 3] - corners[:, 1] - corners[:, 2] + corners[:, 0]
+        out.append(total / area + mean[0, :, 0])
+    return torch.cat(out, 0).t()
 
 
 # ----------------------------------------------------------------------------- network

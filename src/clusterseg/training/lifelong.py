@@ -318,10 +318,10 @@ def train_lnsnet(
     seed_layer: bool = True,
     gal_momentum: float = 0.5,
     gbl_eps: float = 0.7,
-    homogeneity_weight: float = 0.0,
+    homogeneity_weight: float = 1.0,
     compactness: float = 0.1,
     cluster_weight: float = 1.0,
-    seed_window: float = 0.0,
+    seed_window: float = 1.0,
     n_segments: int | tuple[int, int] = (100, 1000),
     crop: int | None = 112,
     max_images: int | None = None,
@@ -363,12 +363,14 @@ def train_lnsnet(
         GAL memory momentum ``lambda`` (Eq. 10) and GBL threshold ``epsilon`` (Eq. 12).
     homogeneity_weight, compactness, cluster_weight : float
         Weights of the homogeneity loss, of position against colour inside it,
-        and of the clustering loss (see :func:`lnsnet_losses`); ``0, -, 1`` is
-        the paper's objective.
+        and of the clustering loss (see :func:`lnsnet_losses`). ``0, -, 1`` is
+        the paper's objective; the default adds the homogeneity loss, which
+        measured better on BSDS500 (docs/lnsnet_training.md).
     seed_window : float
         Seed features from the mean embedding over a box of this many grid
-        cells around each seed (0: one point, as in the paper); stored with the
-        weights so that inference reads seeds the way training did.
+        cells around each seed (0: one point, as in the paper; the default 1
+        measured better); stored with the weights so that inference reads seeds
+        the way training did.
     n_segments : int or (int, int)
         Number of seeds, or a range from which ``K`` is drawn log-uniformly per
         image (as superpixel count of the *full* image; it is scaled by the crop
@@ -402,6 +404,10 @@ def train_lnsnet(
     if max_images is not None:
         paths = paths[: int(max_images)]
     _range_radius(n_range)
+    for name, value in (("homogeneity_weight", homogeneity_weight), ("compactness", compactness),
+                        ("cluster_weight", cluster_weight), ("seed_window", seed_window)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     if iters_feature < 0 or iters_seed < 0 or iters_feature + iters_seed == 0:
         raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
     if isinstance(contours, str) and contours not in ("sobel", "canny") and not Path(contours).is_dir():
