@@ -14,6 +14,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -66,8 +67,8 @@ def main() -> None:
     cmd = "PYTHONPATH=src python benchmarks/lnsnet_count_speed.py " + " ".join(sys.argv[1:])
     lines = [
         "# LNSNet: count control and speed", "",
-        f"Command: `{cmd}`  ", f"Machine: {machine()} (2 cores shared with other jobs, so absolute times are noisy; "
-        "LNSNet and SLIC are timed alternately on the same images)  ", f"Date: {now()}  ",
+        f"Command: `{cmd}`  ", f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end (other jobs on the "
+        "cores make absolute times noisy; LNSNet and SLIC are timed alternately on the same images)  ", f"Date: {now()}  ",
         f"Images: first {len(samples)} BSDS500 val images (481x321 / 321x481). Weights: {args.weights or 'shipped default'}.", "",
         "| K | actual/K min | actual/K mean | actual/K max | LNSNet local ms (median) | skimage SLIC ms (median) | LNSNet global ms (median) |",
         "|---|---|---|---|---|---|---|",
