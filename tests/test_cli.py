@@ -46,6 +46,20 @@ def test_superpixels_writes_labels_and_overlay(tmp_path):
     assert forced.exit_code == 0, forced.output
 
 
+def test_superpixels_lnsnet_options(tmp_path):
+    from clusterseg.io import read_labels, write_image
+
+    write_image(tmp_path / "a.png", make_blocks_image(32, 40)[0])
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["superpixels", str(tmp_path / "a.png"), "-k", "10", "--refine-steps", "2",
+                                 "--adapt-steps", "1", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert read_labels(out / "a_labels.png").shape == (32, 40)
+    for args, message in ((["-m", "slic", "--refine-steps", "1"], "only applies"), (["--adapt-steps", "-1"], ">= 0")):
+        result = runner.invoke(app, ["superpixels", str(tmp_path / "a.png"), "-o", str(out), "--overwrite", *args])
+        assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
+
+
 def test_superpixels_missing_file_is_a_clear_error(tmp_path):
     missing = tmp_path / "nope.png"
     result = runner.invoke(app, ["superpixels", str(missing), "-m", "slic", "-o", str(tmp_path)])

@@ -220,6 +220,8 @@ def superpixels(
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write boundaries over the image."),
     colour: bool = typer.Option(False, "--colour/--no-colour", help="Also write a colour label image."),
     weights: Optional[Path] = typer.Option(None, "--weights", help="LNSNet checkpoint (default: shipped weights)."),
+    refine_steps: int = typer.Option(0, "--refine-steps", help="LNSNet: centre updates in the learned embedding after the single pass (2 measurably helps, about 1.25x the time)."),
+    adapt_steps: int = typer.Option(0, "--adapt-steps", help="LNSNet: fine-tune a copy of the model on each image for this many iterations first (new domains; slow)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Compute superpixels for one or more images.
@@ -241,6 +243,15 @@ def superpixels(
         if method != "lnsnet":
             _fail("--weights only applies to --method lnsnet")
         kwargs["weights"] = weights
+    for name, value in (("--refine-steps", refine_steps), ("--adapt-steps", adapt_steps)):
+        if value < 0:
+            _fail(f"{name} must be >= 0, got {value}")
+        if value and method != "lnsnet":
+            _fail(f"{name} only applies to --method lnsnet")
+    if refine_steps:
+        kwargs["refine_steps"] = refine_steps
+    if adapt_steps:
+        kwargs["adapt_steps"] = adapt_steps
     _label_each_image(
         images,
         lambda image, report: clusterseg.superpixels(image, n_segments=n_segments, method=method, **kwargs),

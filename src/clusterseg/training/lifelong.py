@@ -286,7 +286,13 @@ def adapt_lnsnet(
     lr: float = 3e-4,
     **loss_kwargs,
 ) -> LNSNet:
-    """Fine-tune ``model`` in place on one image for ``steps`` feature-phase iterations."""
+    """Fine-tune ``model`` in place on one image for ``steps`` feature-phase iterations.
+
+    ``loss_kwargs`` go to :func:`lnsnet_losses`; unless given, the homogeneity
+    loss is used with the trainer's defaults (weight 1, compactness 0.1).
+    """
+    loss_kwargs.setdefault("homogeneity_weight", 1.0)
+    loss_kwargs.setdefault("compactness", 0.1)
     model.train()
     _set_phase(model, "feature")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
