@@ -300,7 +300,7 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
         seeds = model.seed_features(z, rows, cols, grid)
-        assign = (lambda sd: assign_local(z, sd, grid)) if assignment == "local" else (lambda sd: assign_global(z, sd))
+        assign = (lambda sd, z=z: assign_local(z, sd, grid)) if assignment == "local" else (lambda sd, z=z: assign_global(z, sd))
         labels = assign(seeds)
         if refine_steps > 0:
             c = z.shape[1]
@@ -311,7 +311,7 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
                 counts = torch.bincount(flat, minlength=seeds.shape[0]).to(seeds.dtype)
                 seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
                 labels = assign(seeds)
-        del z
+        del z, assign  # the embedding is the largest buffer on big images
     labels = labels.to(torch.int32).cpu().numpy()
     if not enforce_connectivity:
         return labels
