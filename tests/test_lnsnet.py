@@ -166,6 +166,26 @@ def test_window_seeds_are_box_means_and_differentiable():
     assert torch.autograd.gradcheck(lambda zz, p: window_seeds(zz, p[:1], p[1:], 1.7, 2.2), (zr, pos), eps=1e-6, atol=1e-6)
 
 
+def test_isolated_pixels_take_the_majority_label_of_their_neighbours():
+    from clusterseg.superpixels.lnsnet import _absorb_isolated_pixels
+
+    lab = np.array([[1, 1, 1, 1, 1],
+                    [1, 5, 1, 2, 2],
+                    [1, 1, 2, 7, 2],
+                    [3, 4, 2, 2, 2],
+                    [3, 9, 6, 2, 2]])
+    expected = lab.copy()
+    expected[1, 1] = 1  # neighbours 1, 1, 1, 1
+    expected[2, 3] = 2  # neighbours 2, 2, 2, 2
+    expected[3, 1] = 1  # neighbours 1, 9, 3, 2 all differ: the upper one
+    # (2, 2) touches another 2 and the border pixels 9 and 6 are left alone
+    assert np.array_equal(_absorb_isolated_pixels(lab), expected)
+    # a majority beats the order: neighbours up 1, down 3, left 2, right 3
+    assert _absorb_isolated_pixels(np.array([[1, 1, 1], [2, 5, 3], [2, 3, 3]]))[1, 1] == 3
+    same = np.zeros((4, 4), dtype=np.int32)
+    assert _absorb_isolated_pixels(same) is same
+
+
 def test_seed_window_is_stored_with_the_weights(blocks_image, tmp_path):
     from clusterseg.training.lifelong import load_lnsnet, save_lnsnet_weights
 

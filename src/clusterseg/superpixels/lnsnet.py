@@ -99,6 +99,27 @@ def _split_largest(labels: np.ndarray, n_new: int) -> np.ndarray:
     return out
 
 
+def _absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
+    """Give every pixel whose 4 neighbours all carry other labels the most common of their labels.
+
+    The one-pass assignment leaves many single-pixel islands along boundaries
+    (about a third of the raw components); relabelling them by a majority vote
+    of their neighbours is O(N) and spares the connectivity pass most of its
+    merges (ties go to the upper, then lower, left, right neighbour). Pixels on
+    the image border are left alone.
+    """
+    padded = np.pad(labels, 1, mode="edge")
+    around = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
+    isolated = (around != labels).all(0)
+    if not isolated.any():
+        return labels
+    cand = around[:, isolated]  # (4, M)
+    votes = (cand[:, None, :] == cand[None, :, :]).sum(1)
+    out = labels.copy()
+    out[isolated] = cand[votes.argmax(0), np.arange(cand.shape[1])]
+    return out
+
+
 def _connect(
     labels: np.ndarray,
     n_segments: int,
@@ -108,6 +129,8 @@ def _connect(
 ) -> np.ndarray:
     """Connectivity post-processing with count control.
 
+    0. Single-pixel islands take their neighbours' majority label
+       (:func:`_absorb_isolated_pixels`).
     1. Fragments below ``min_size_factor * N / K`` pixels are merged into a
        neighbour (:func:`clusterseg.superpixels.connectivity.enforce_connectivity`).
     2. If fewer than ``count_range[0] * K`` segments remain (seeds that won no
@@ -119,6 +142,7 @@ def _connect(
     """
     from clusterseg.superpixels.connectivity import enforce_connectivity
 
+    labels = _absorb_isolated_pixels(labels)
     area = labels.size / max(1, n_segments)
     lo = int(np.floor(count_range[0] * n_segments))
     hi = max(1, int(np.ceil(count_range[1] * n_segments)))
