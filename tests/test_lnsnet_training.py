@@ -205,3 +205,19 @@ def test_divergence_stops_with_a_clear_error_and_keeps_the_last_checkpoint(image
     ck = load_checkpoint(run / "checkpoint.pt")
     assert ck["next_index"] == 1
     assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_finite_blow_up_stops_too(image_dir, tmp_path, monkeypatch):
+    import clusterseg.training.lifelong as lifelong
+
+    def huge_losses(*args, **kwargs):
+        losses = lnsnet_losses(*args, **kwargs)
+        losses["total"] = losses["total"] * 1e6  # finite, but far beyond any healthy value
+        return losses
+
+    monkeypatch.setattr(lifelong, "lnsnet_losses", huge_losses)
+    with pytest.raises(FloatingPointError, match=r"max_loss.*image 0"):
+        train_lnsnet(image_dir, tmp_path / "run", **KW)
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="max_loss"):
+        train_lnsnet(image_dir, tmp_path / "run2", **{**KW, "max_loss": 0})

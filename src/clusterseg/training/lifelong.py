@@ -328,6 +328,7 @@ def train_lnsnet(
     compactness: float = 0.1,
     cluster_weight: float = 1.0,
     seed_window: float = 1.0,
+    max_loss: float = 1e3,
     n_segments: int | tuple[int, int] = (100, 1000),
     crop: int | None = 112,
     max_images: int | None = None,
@@ -377,6 +378,10 @@ def train_lnsnet(
         cells around each seed (0: one point, as in the paper; the default 1
         measured better); stored with the weights so that inference reads seeds
         the way training did.
+    max_loss : float
+        A total loss above this value stops training like a non-finite one
+        (healthy totals are about 0.5-3: every term works on standardised
+        features), so a run that blows up keeps its last good checkpoint.
     n_segments : int or (int, int)
         Number of seeds, or a range from which ``K`` is drawn log-uniformly per
         image (as superpixel count of the *full* image; it is scaled by the crop
@@ -410,6 +415,8 @@ def train_lnsnet(
     if max_images is not None:
         paths = paths[: int(max_images)]
     _range_radius(n_range)
+    if not max_loss > 0:
+        raise ValueError(f"max_loss must be > 0, got {max_loss}")
     for name, value in (("homogeneity_weight", homogeneity_weight), ("compactness", compactness),
                         ("cluster_weight", cluster_weight), ("seed_window", seed_window)):
         if not (math.isfinite(value) and value >= 0):
@@ -494,11 +501,13 @@ def train_lnsnet(
                                            homogeneity_weight=homogeneity_weight, compactness=compactness,
                                            cluster_weight=cluster_weight,
                                            z=z_frozen)
-                    if not torch.isfinite(losses["total"]):
+                    total = float(losses["total"].detach())
+                    if not math.isfinite(total) or total > max_loss:
                         # Stop before the bad step reaches the weights; the checkpoint
                         # of the previous image stays intact for --resume.
+                        what = "non-finite loss" if not math.isfinite(total) else f"loss {total:.3g} > max_loss {max_loss:g}"
                         raise FloatingPointError(
-                            f"LNSNet training diverged: non-finite loss on image {index} ({path.name}), "
+                            f"LNSNet training diverged: {what} on image {index} ({path.name}), "
                             f"{phase} iteration {it}; the checkpoint in {out_dir} holds the previous image. "
                             "Lower lr or iters_feature, or disable GBL, then resume."
                         )
