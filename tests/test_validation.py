@@ -218,3 +218,26 @@ def test_check_labels():
         check_labels(np.zeros((0, 2), dtype=int))
     with pytest.raises(TypeError):
         check_labels([[0]])
+
+
+def test_as_int_labels_lenient_policy():
+    from clusterseg._validation import as_int_labels
+
+    out = as_int_labels([[0.0, 1.0], [2.0, 2.0]])
+    assert out.dtype == np.int64 and out.tolist() == [[0, 1], [2, 2]]
+    assert as_int_labels(np.array([True, False])).tolist() == [1, 0]
+    assert as_int_labels(np.array([-1, 3])).tolist() == [-1, 3]
+    for bad, message in (
+        ([[0.5, 1.0]], "non-integer"),
+        ([[np.nan, 1.0]], "NaN"),
+        (np.array(["a", "b"]), "dtype"),
+        (np.zeros((0, 3)), "empty"),
+        (np.array(3), "at least one dimension"),
+        ([np.zeros(2), np.zeros(2)], "single label array"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            as_int_labels(bad)
+    with pytest.raises(ValueError, match="2-D"):
+        as_int_labels(np.zeros(4, dtype=int), ndim=2)
+    with pytest.raises(ValueError, match="non-negative"):
+        as_int_labels(np.array([[0, -2]]), ndim=2, non_negative=True)

@@ -280,3 +280,59 @@ def check_labels(labels: np.ndarray, *, name: str = "labels", ndim: int | tuple[
     if labels.size == 0:
         raise ValueError(f"{name} is empty (shape {labels.shape})")
     return labels
+
+
+def as_int_labels(
+    labels, *, name: str = "labels", ndim: int | None = None, non_negative: bool = False
+) -> np.ndarray:
+    """Validate an array-like label map and return it as int64.
+
+    The lenient policy of the metrics and graph functions: any array-like of
+    integer or boolean dtype, or floats that all hold finite integer values
+    (e.g. ground truths read as float). :func:`check_labels` is the strict
+    version for functions that document an integer ``numpy.ndarray``.
+
+    Parameters
+    ----------
+    labels : array_like
+    name : str, optional
+        Name used in error messages.
+    ndim : int, optional
+        Required number of dimensions (default: any, at least 1).
+    non_negative : bool, optional
+        Reject negative labels.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+
+    Raises
+    ------
+    ValueError
+        For a list of arrays instead of one array, a non-numeric dtype, the
+        wrong number of dimensions, an empty array, NaN/inf or non-integer
+        values, or (with ``non_negative``) negative labels.
+    """
+    if isinstance(labels, (list, tuple)) and labels and isinstance(labels[0], np.ndarray):
+        raise ValueError(f"{name} must be a single label array, got a list of arrays")
+    arr = np.asarray(labels)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating) or arr.dtype == bool
+    ):
+        raise ValueError(f"{name} must be an integer label array, got dtype {arr.dtype}")
+    if ndim is not None and arr.ndim != ndim:
+        layout = " (H, W)" if ndim == 2 else ""
+        raise ValueError(f"{name} must be a {ndim}-D label map{layout}, got shape {arr.shape}")
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must have at least one dimension, got a scalar")
+    if arr.size == 0:
+        raise ValueError(f"{name} is empty (shape {arr.shape})")
+    if np.issubdtype(arr.dtype, np.floating):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{name} contains NaN or infinite values")
+        if not np.all(arr == np.round(arr)):
+            raise ValueError(f"{name} must hold integer labels, got non-integer float values")
+    arr = arr.astype(np.int64, copy=False)
+    if non_negative and arr.min() < 0:
+        raise ValueError(f"{name} must be non-negative, found {arr.min()}")
+    return arr

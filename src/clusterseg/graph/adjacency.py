@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from clusterseg._validation import as_int_labels
+
 __all__ = ["check_label_map", "region_adjacency", "adjacency_matrix", "directed_edges"]
 
 # pixel offsets (dy, dx) that enumerate every unordered pixel pair exactly once
@@ -30,30 +32,11 @@ def check_label_map(labels, *, name: str = "labels") -> np.ndarray:
 
     Raises
     ------
-    TypeError
-        If ``labels`` is not array-like.
     ValueError
-        If it is not 2-D, is empty, is not integer-valued or has negative values.
+        If it is not 2-D, is empty, is not integer-valued or has negative values
+        (see :func:`clusterseg._validation.as_int_labels`).
     """
-    try:
-        arr = np.asarray(labels)
-    except Exception as exc:  # pragma: no cover - exotic objects
-        raise TypeError(f"{name} must be an array, got {type(labels).__name__}") from exc
-    if arr.dtype == object:
-        raise TypeError(f"{name} must be a numeric array, got dtype object")
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D label map (H, W), got shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if arr.dtype == bool:
-        arr = arr.astype(np.int64)
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer labels, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64, copy=False)
-    if arr.min() < 0:
-        raise ValueError(f"{name} must be non-negative, found {arr.min()}")
-    return arr
+    return as_int_labels(labels, name=name, ndim=2, non_negative=True)
 
 
 def _pairs(labels: np.ndarray, connectivity: int):

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from clusterseg._validation import as_int_labels
+
 __all__ = [
     "check_labels",
     "check_label_pair",
@@ -24,46 +26,12 @@ __all__ = [
 
 
 def check_labels(labels: Any, *, name: str = "labels") -> np.ndarray:
-    """Validate a label map and return it as an integer array.
+    """Validate a label map of any dimensionality (>= 1) and return it as int64.
 
-    Parameters
-    ----------
-    labels : array_like
-        Integer (or boolean) label map of any dimensionality >= 1. Floating
-        arrays are accepted only if every value is a finite integer.
-    name : str, optional
-        Name used in error messages.
-
-    Returns
-    -------
-    labels : ndarray of int64
-        The validated labels.
-
-    Raises
-    ------
-    ValueError
-        If the array is empty, 0-dimensional, of a non-numeric dtype, or holds
-        non-integer / non-finite values.
+    Integer or boolean arrays, or floats holding finite integer values, are
+    accepted (see :func:`clusterseg._validation.as_int_labels`).
     """
-    if isinstance(labels, (list, tuple)) and labels and isinstance(labels[0], np.ndarray):
-        raise ValueError(f"{name} must be a single label array, got a list of arrays")
-    arr = np.asarray(labels)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.integer)
-        or np.issubdtype(arr.dtype, np.floating)
-        or arr.dtype == bool
-    ):
-        raise ValueError(f"{name} must be an integer label array, got dtype {arr.dtype}")
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must have at least one dimension, got a scalar")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty (shape {arr.shape})")
-    if np.issubdtype(arr.dtype, np.floating):
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
-        if not np.all(arr == np.round(arr)):
-            raise ValueError(f"{name} must hold integer labels, got non-integer float values")
-    return arr.astype(np.int64, copy=False)
+    return as_int_labels(labels, name=name)
 
 
 def check_label_pair(
