@@ -53,3 +53,18 @@ def test_lab_xy_features_bad_input():
     bad[0, 0, 0] = np.nan
     with pytest.raises(ValueError):
         lab_xy_features(bad)
+
+
+def test_normalize_percentile_sparse_objects_and_clip():
+    from clusterseg.features import normalize_percentile
+
+    # 3 bright pixels on a flat background: both percentiles are 0, so min/max is used
+    image = np.zeros((40, 50))
+    image[0, :3] = 200.0
+    out = normalize_percentile(image)
+    assert float(out.max()) == 1.0 and float(out.min()) == 0.0
+    ramp = np.arange(1001.0)
+    clipped = normalize_percentile(ramp, 10, 90, clip=True)
+    assert float(clipped[0]) == 0.0 and float(clipped[-1]) == 1.0
+    assert float(normalize_percentile(ramp, 10, 90)[-1]) == pytest.approx(1000 / 800 - 0.125)
+    assert not normalize_percentile(np.full((3, 3), 7.0)).any()  # constant image -> 0

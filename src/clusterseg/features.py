@@ -160,13 +160,17 @@ def lab_xy_features(
 
 
 def normalize_percentile(
-    image: np.ndarray, low: float = 1.0, high: float = 99.8, *, eps: float = 1e-6
+    image: np.ndarray, low: float = 1.0, high: float = 99.8, *, eps: float = 1e-6, clip: bool = False
 ) -> np.ndarray:
     """Min-max normalisation between two percentiles (all channels together).
 
-    ``(image - p_low) / (p_high - p_low)`` as float32, not clipped: the
-    intensity normalisation of microscopy networks (CSBDeep, StarDist,
+    ``(image - p_low) / (p_high - p_low)`` as float32, not clipped by default:
+    the intensity normalisation of microscopy networks (CSBDeep, StarDist,
     EmbedSeg), robust to a few saturated or dead pixels and to the bit depth.
+    When the two percentiles coincide (e.g. a few bright objects on a flat
+    background that covers more than ``high`` percent of the pixels), the
+    minimum and maximum are used instead, so the objects do not blow up to
+    ``1 / eps``.
 
     Parameters
     ----------
@@ -175,7 +179,9 @@ def normalize_percentile(
     low, high : float
         Percentiles, ``0 <= low < high <= 100``.
     eps : float
-        Added to the denominator (a constant image maps to 0).
+        Lower bound of the denominator (a constant image maps to 0).
+    clip : bool
+        Clip the result to [0, 1].
 
     Returns
     -------
@@ -193,4 +199,7 @@ def normalize_percentile(
     if image.size == 0:
         raise ValueError("image is empty")
     lo, hi = np.percentile(image, [low, high])
-    return ((image - lo) / max(float(hi - lo), eps)).astype(np.float32)
+    if hi <= lo:
+        lo, hi = float(image.min()), float(image.max())
+    out = ((image - lo) / max(float(hi - lo), eps)).astype(np.float32)
+    return np.clip(out, 0.0, 1.0, out=out) if clip else out

@@ -38,6 +38,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .._validation import check_image, to_float_rgb
+from ..features import normalize_percentile
 
 __all__ = ["watershed_nuclei", "tune_watershed_nuclei", "DEFAULT_GRID"]
 
@@ -80,16 +81,13 @@ def _check_params(sigma, threshold, min_distance, min_size, invert, h, compactne
 
 
 def _grey01(image: np.ndarray, channel_axis: int | None) -> tuple[np.ndarray, bool]:
-    """Grey float64 image percentile-normalised to [0, 1] (clipped), and whether it varies."""
+    """Grey image percentile-normalised to [0, 1] (clipped), and whether it varies."""
     from skimage.color import rgb2gray
 
-    grey = rgb2gray(to_float_rgb(image, channel_axis=channel_axis)).astype(np.float64)
-    lo, hi = np.percentile(grey, _PERCENTILES)
-    if hi <= lo:  # percentiles coincide: fall back to the full range
-        lo, hi = float(grey.min()), float(grey.max())
-    if hi <= lo:
-        return np.zeros_like(grey), False
-    return np.clip((grey - lo) / (hi - lo), 0.0, 1.0), True
+    grey = rgb2gray(to_float_rgb(image, channel_axis=channel_axis))
+    if not grey.max() > grey.min():
+        return np.zeros(grey.shape, dtype=np.float64), False
+    return normalize_percentile(grey, *_PERCENTILES, clip=True).astype(np.float64), True
 
 
 def _remove_small(mask_or_labels: np.ndarray, min_size: int) -> np.ndarray:
