@@ -168,10 +168,7 @@ class SpatialEmbeddingModel(nn.Module):
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to ``path`` atomically (refuses to replace a file unless ``overwrite``)."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        return save_checkpoint(self.checkpoint(), path)
+        return save_checkpoint(self.checkpoint(), path, overwrite=overwrite)
 
     @classmethod
     def from_checkpoint(cls, obj: dict[str, Any], *, source: str = "checkpoint") -> SpatialEmbeddingModel:

@@ -2,20 +2,18 @@
 
 A checkpoint is a plain ``dict`` of tensors, numbers, strings, lists and dicts
 (no pickled classes), so it can be read with ``torch.load(weights_only=True)``.
-Writes go to a temporary file in the same directory followed by
-:func:`os.replace`, so an interrupted save never leaves a truncated file behind.
+Writes go through :func:`clusterseg.io.write.atomic_write` (a temporary file in the same directory, then
+:func:`os.replace`), so an interrupted save never leaves a truncated file behind.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..io.write import _new_file_mode
+from ..io.write import atomic_write
 
 __all__ = ["save_checkpoint", "load_checkpoint", "check_resume_config", "CheckpointError"]
 
@@ -24,7 +22,7 @@ class CheckpointError(ValueError):
     """Raised for a missing, unreadable or malformed checkpoint."""
 
 
-def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
+def save_checkpoint(obj: dict[str, Any], path: str | Path, *, overwrite: bool = True) -> Path:
     """Atomically write ``obj`` to ``path`` with :func:`torch.save`.
 
     Parameters
@@ -33,6 +31,10 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
         Tensors, numbers, strings, lists, tuples and dicts only.
     path : path-like
         Destination; parent directories are created.
+    overwrite : bool
+        Replace an existing file (the default: training rewrites its
+        checkpoint after every step); ``False`` raises
+        :class:`FileExistsError` instead and writes nothing.
 
     Returns
     -------
@@ -40,23 +42,7 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path) -> Path:
     """
     if not isinstance(obj, dict):
         raise TypeError(f"checkpoint must be a dict, got {type(obj).__name__}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.chmod(tmp, _new_file_mode())  # mkstemp makes owner-only files; use the usual umask
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp), overwrite=overwrite)
 
 
 def load_checkpoint(path: str | Path, *, required_keys: tuple[str, ...] = (), map_location: str = "cpu") -> dict:
