@@ -83,6 +83,8 @@ def atomic_write(path: PathLike, write: Callable[[Path], None], *, overwrite: bo
     tmp = Path(tmp_name)
     try:
         write(tmp)
+        with open(tmp, "rb+") as fh:  # on disk before the rename, so a crash leaves old or new
+            os.fsync(fh.fileno())
         mode = path.stat().st_mode & 0o7777 if path.exists() else _new_file_mode()
         os.chmod(tmp, mode)
         if overwrite:
