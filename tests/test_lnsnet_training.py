@@ -216,7 +216,7 @@ def test_finite_blow_up_stops_too(image_dir, tmp_path, monkeypatch):
         return losses
 
     monkeypatch.setattr(lifelong, "lnsnet_losses", huge_losses)
-    with pytest.raises(FloatingPointError, match=r"max_loss.*image 0"):
+    with pytest.raises(FloatingPointError, match=r"max_loss.*image 0.*start a new run"):
         train_lnsnet(image_dir, tmp_path / "run", **KW)
     monkeypatch.undo()
     with pytest.raises(ValueError, match="max_loss"):

@@ -523,8 +523,8 @@ def window_seeds(
     # sums small, hence exact enough.
     step = max(1, (1 << 24) // max(1, h * w))
     out = []
-    for c0_ in range(0, c, step):
-        part = z[:, c0_ : c0_ + step]
+    for first in range(0, c, step):
+        part = z[:, first : first + step]
         mean = part.mean(dim=(2, 3), keepdim=True)
         sat = F.pad((part - mean).contiguous().cumsum(2).cumsum(3), (1, 0, 1, 0))  # sat[.., j, i] = sum of z[:j, :i]
         corners = F.grid_sample(sat, g, mode="bilinear", padding_mode="border", align_corners=True)[0]  # (c, 4, K)

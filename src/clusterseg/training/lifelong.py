@@ -50,6 +50,10 @@ __all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
+# The trainer's default objective (the paper's plus the homogeneity loss, see
+# docs/lnsnet_training.md); test-time adaptation uses the same.
+DEFAULT_HOMOGENEITY_WEIGHT = 1.0
+DEFAULT_COMPACTNESS = 0.1
 CSV_FIELDS = [
     "index", "image", "height", "width", "n_segments", "loss_cluster", "loss_reg",
     "loss_recon", "loss_seed", "loss_homogeneity", "seed_shift", "gal_scale_mean", "seconds",
@@ -79,7 +83,7 @@ def lnsnet_losses(
     gbl: bool = True,
     seed_layer: bool = True,
     homogeneity_weight: float = 0.0,
-    compactness: float = 0.1,
+    compactness: float = DEFAULT_COMPACTNESS,
     cluster_weight: float = 1.0,
     z: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
@@ -153,10 +157,12 @@ def lnsnet_losses(
     l_r = zero
     l_s = zero
     l_h = zero
-    if homogeneity_weight > 0:
+    use_seed_loss = phase == "seed" and seed_layer
+    if homogeneity_weight > 0 or use_seed_loss:  # both need the soft assignment and the pixel grid
         p_range = soft_assignment(kernel) * in_range
         pr = torch.arange(grid.height, device=x.device, dtype=x.dtype)[:, None].expand(grid.height, grid.width)
         pc = torch.arange(grid.width, device=x.device, dtype=x.dtype)[None, :].expand(grid.height, grid.width)
+    if homogeneity_weight > 0:
         w_pos = math.sqrt(compactness)
         target = torch.cat([x[0, :3], torch.stack([pr / grid.cell_h, pc / grid.cell_w]) * w_pos])
         l_h = homogeneity_loss(p_range, idx, grid.n_seeds, target)
@@ -167,10 +173,7 @@ def lnsnet_losses(
             xr = model.gbl(xr, boundary)
         l_r = reconstruction_loss(xr, x, phi)
         total = total + beta * l_r
-    elif seed_layer:
-        p_range = soft_assignment(kernel) * in_range
-        pr = torch.arange(grid.height, device=x.device, dtype=x.dtype)[:, None].expand(grid.height, grid.width)
-        pc = torch.arange(grid.width, device=x.device, dtype=x.dtype)[None, :].expand(grid.height, grid.width)
+    elif use_seed_loss:
         l_s = seed_centroid_loss(rows, cols, p_range, idx, pr, pc, grid.cell_h, grid.cell_w)
         total = total + seed_weight * l_s
     with torch.no_grad():
@@ -291,8 +294,8 @@ def adapt_lnsnet(
     ``loss_kwargs`` go to :func:`lnsnet_losses`; unless given, the homogeneity
     loss is used with the trainer's defaults (weight 1, compactness 0.1).
     """
-    loss_kwargs.setdefault("homogeneity_weight", 1.0)
-    loss_kwargs.setdefault("compactness", 0.1)
+    loss_kwargs.setdefault("homogeneity_weight", DEFAULT_HOMOGENEITY_WEIGHT)
+    loss_kwargs.setdefault("compactness", DEFAULT_COMPACTNESS)
     model.train()
     _set_phase(model, "feature")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
@@ -324,8 +327,8 @@ def train_lnsnet(
     seed_layer: bool = True,
     gal_momentum: float = 0.5,
     gbl_eps: float = 0.7,
-    homogeneity_weight: float = 1.0,
-    compactness: float = 0.1,
+    homogeneity_weight: float = DEFAULT_HOMOGENEITY_WEIGHT,
+    compactness: float = DEFAULT_COMPACTNESS,
     cluster_weight: float = 1.0,
     seed_window: float = 1.0,
     max_loss: float = 1e3,
@@ -509,7 +512,8 @@ def train_lnsnet(
                         raise FloatingPointError(
                             f"LNSNet training diverged: {what} on image {index} ({path.name}), "
                             f"{phase} iteration {it}; the checkpoint in {out_dir} holds the previous image. "
-                            "Lower lr or iters_feature, or disable GBL, then resume."
+                            "--resume continues with the same settings only, so start a new run (another "
+                            "out folder) with a lower lr, fewer iters_feature or without GBL."
                         )
                     opt.zero_grad(set_to_none=True)
                     losses["total"].backward()
