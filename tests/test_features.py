@@ -68,3 +68,18 @@ def test_normalize_percentile_sparse_objects_and_clip():
     assert float(clipped[0]) == 0.0 and float(clipped[-1]) == 1.0
     assert float(normalize_percentile(ramp, 10, 90)[-1]) == pytest.approx(1000 / 800 - 0.125)
     assert not normalize_percentile(np.full((3, 3), 7.0)).any()  # constant image -> 0
+
+
+def test_rgb_to_lab_matches_skimage():
+    from skimage.color import rgb2lab
+
+    from clusterseg.features import rgb_to_lab
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((17, 23, 3))
+    rgb[0, :6] = [[0, 0, 0], [1, 1, 1], [1, 0, 0], [0, 1, 0], [0, 0, 1], [0.002, 0.01, 0.03]]  # dark: linear branches
+    lab = rgb_to_lab(rgb)
+    assert lab.dtype == np.float32 and lab.shape == rgb.shape
+    np.testing.assert_allclose(lab, rgb2lab(rgb), atol=2e-3)
+    with pytest.raises(ValueError, match="shape"):
+        rgb_to_lab(rgb[..., :2])

@@ -8,8 +8,10 @@ from skimage.measure import label as cc_label
 from clusterseg.nn.grm import GAL, GBL, GradientAdaptiveFunction, GradientBidirectionFunction, gbl_scale
 from clusterseg.nn.lnsnet import (
     LNSNet,
+    LocalAssigner,
     assign_global,
     assign_local,
+    cluster_pixels,
     local_candidates,
     sample_seeds,
     window_seeds,
@@ -113,6 +115,106 @@ def test_local_candidates_match_brute_force(radius):
     assert int(valid.sum()) == int(finite.sum())
     lab = assign_local(z, seeds, grid, radius, tile_pixels=40)  # several row tiles
     assert torch.equal(lab, bf.argmin(-1))
+
+
+@pytest.mark.parametrize("h,w,k", [(13, 17, 12), (40, 30, 7), (5, 61, 9), (1, 9, 3)])
+def test_local_assigner_equals_assign_local_and_sums_are_exact(h, w, k):
+    torch.manual_seed(3)
+    z = torch.randn(1, 6, h, w, dtype=torch.float64)
+    grid = seed_grid(h, w, k)
+    seeds = torch.randn(grid.n_seeds, 6, dtype=torch.float64)
+    expected = _brute_force(z, seeds, grid, 1).argmin(-1)
+    for assigner in (LocalAssigner(z, grid), LocalAssigner(z, grid, max_cached=0)):  # cached and tiled
+        labels = assigner(seeds)
+        assert torch.equal(labels, expected)
+        sums, counts = assigner.cluster_sums(labels, grid.n_seeds)
+        flat = labels.reshape(-1)
+        ref = torch.zeros(grid.n_seeds, 6, dtype=torch.float64).index_add_(0, flat, z[0].reshape(6, -1).t())
+        torch.testing.assert_close(sums, ref)
+        assert torch.equal(counts.long(), torch.bincount(flat, minlength=grid.n_seeds))
+    # sums of labels the assigner did not produce go through the generic path
+    other = torch.randint(0, grid.n_seeds, (h, w))
+    sums, counts = LocalAssigner(z, grid).cluster_sums(other, grid.n_seeds)
+    assert torch.equal(counts.long(), torch.bincount(other.reshape(-1), minlength=grid.n_seeds))
+
+
+def _kmeans_reference(z, seeds, grid, steps, spatial_weight):
+    """Brute-force local k-means in (embedding, weighted position), numpy float64."""
+    zf = z[0].permute(1, 2, 0).numpy()
+    h, w, _ = zf.shape
+    rr, cc = np.mgrid[:h, :w].astype(float)
+    pos = np.stack([rr / grid.cell_h, cc / grid.cell_w], -1) * np.sqrt(spatial_weight)
+    cell_r = np.arange(h) * grid.rows // h
+    cell_c = np.arange(w) * grid.cols // w
+
+    def assign(feat, centre, use_pos):
+        out = np.zeros((h, w), dtype=np.int64)
+        for r in range(h):
+            for c in range(w):
+                best, best_d = -1, np.inf
+                for a in range(cell_r[r] - 1, cell_r[r] + 2):
+                    for b in range(cell_c[c] - 1, cell_c[c] + 2):
+                        if 0 <= a < grid.rows and 0 <= b < grid.cols:
+                            k = a * grid.cols + b
+                            d = ((feat[r, c] - centre[k]) ** 2).sum()
+                            if use_pos:
+                                d += ((pos[r, c] - centre_pos[k]) ** 2).sum()
+                            if d < best_d:
+                                best, best_d = k, d
+                out[r, c] = best
+        return out
+
+    centre = seeds.numpy().copy()
+    cr = (np.arange(grid.rows) + 0.5) * grid.cell_h - 0.5
+    ccol = (np.arange(grid.cols) + 0.5) * grid.cell_w - 0.5
+    centre_pos = np.stack(np.meshgrid(cr / grid.cell_h, ccol / grid.cell_w, indexing="ij"), -1).reshape(-1, 2)
+    centre_pos = centre_pos * np.sqrt(spatial_weight)
+    labels = assign(zf, centre, False)
+    for _ in range(steps):
+        for k in range(grid.n_seeds):
+            mask = labels == k
+            if mask.any():
+                centre[k] = zf[mask].mean(0)
+                centre_pos[k] = pos[mask].mean(0)
+        labels = assign(zf, centre, True)
+    return labels
+
+
+@pytest.mark.parametrize("steps,spatial_weight", [(0, 0.0), (1, 0.0), (3, 0.3), (2, 5.0)])
+def test_cluster_pixels_is_local_kmeans_with_a_position_term(steps, spatial_weight):
+    torch.manual_seed(4)
+    z = torch.randn(1, 3, 14, 19, dtype=torch.float64)
+    grid = seed_grid(14, 19, 6)
+    seeds = torch.randn(grid.n_seeds, 3, dtype=torch.float64)
+    got = cluster_pixels(z, seeds, grid, steps, spatial_weight)
+    assert np.array_equal(got.numpy(), _kmeans_reference(z, seeds, grid, steps, spatial_weight))
+    # the global variant agrees with brute force on the first pass
+    glob = cluster_pixels(z, seeds, grid, 0, assignment="global")
+    d = ((z[0].permute(1, 2, 0)[:, :, None] - seeds) ** 2).sum(-1)
+    assert torch.equal(glob, d.argmin(-1))
+    assert cluster_pixels(z, seeds, grid, 2, 0.3, assignment="global").shape == (14, 19)
+    with pytest.raises(ValueError, match="assignment"):
+        cluster_pixels(z, seeds, grid, 1, assignment="nearest")
+
+
+def test_position_term_makes_flat_regions_compact():
+    # a constant embedding leaves only the position term: the update steps turn the
+    # degenerate first pass (every pixel ties, and goes to its first candidate)
+    # into the grid cells, as SLIC does on a flat image; seeds that won nothing
+    # come back from their own positions
+    z = torch.zeros(1, 4, 24, 36)
+    grid = seed_grid(24, 36, 6)
+    seeds = torch.zeros(grid.n_seeds, 4)
+    first = cluster_pixels(z, seeds, grid, 0)
+    assert len(torch.unique(first)) < grid.n_seeds
+    assert len(torch.unique(cluster_pixels(z, seeds, grid, 1, 1.0))) == grid.n_seeds
+    labels = cluster_pixels(z, seeds, grid, 5, 1.0).numpy()
+    sizes = np.bincount(labels.ravel(), minlength=grid.n_seeds)
+    area = 24 * 36 / grid.n_seeds
+    assert sizes.min() > 0.6 * area and sizes.max() < 1.4 * area, sizes
+    assert cc_label(labels + 1, connectivity=1, background=0).max() == grid.n_seeds
+    # without the position term nothing can undo the degenerate first pass
+    assert len(np.unique(cluster_pixels(z, seeds, grid, 5, 0.0).numpy())) < grid.n_seeds
 
 
 def test_assign_global_is_nearest_seed():
@@ -438,6 +540,12 @@ def test_bad_input(net, blocks_image, tmp_path):
         lnsnet_superpixels(blocks_image, 4, weights=net, assignment="fast")
     with pytest.raises(ValueError):
         lnsnet_superpixels(blocks_image, 4, weights=net, adapt_steps=-1)
+    for bad in (-1, 1.5):
+        with pytest.raises(ValueError, match="refine_steps"):
+            lnsnet_superpixels(blocks_image, 4, weights=net, refine_steps=bad)
+    for bad in (-0.1, float("nan"), "high"):
+        with pytest.raises(ValueError, match="spatial_weight"):
+            lnsnet_superpixels(blocks_image, 4, weights=net, spatial_weight=bad)
     with pytest.raises(FileNotFoundError):
         lnsnet_superpixels(blocks_image, 4, weights=tmp_path / "missing.pt")
 

@@ -223,12 +223,17 @@ def test_lnsnet_is_delegated(scene, monkeypatch):
     fake.lnsnet_superpixels = fake_lnsnet
     monkeypatch.setitem(sys.modules, "clusterseg.superpixels.lnsnet", fake)
     out = superpixels(scene[:20, :30], 6, method="lnsnet", min_size_factor=0, weights="w.pt")
-    assert calls["n_segments"] == 6 and calls["kwargs"] == {"weights": "w.pt"}
+    # min_size_factor goes to LNSNet's own count-controlled merging
+    assert calls["n_segments"] == 6 and calls["kwargs"] == {"weights": "w.pt", "min_size_factor": 0.0}
     rgb = calls["rgb"]
     assert rgb.shape == (20, 30, 3) and rgb.dtype == np.float32
     assert 0.0 <= rgb.min() and rgb.max() <= 1.0
     n = check_labels(out, (20, 30))
     assert n == 30  # 15 stripes of each value, each its own connected segment
+    # with the default min_size_factor the dispatcher does not merge again what
+    # LNSNet's count control kept (here: 1-pixel-wide stripes)
+    assert check_labels(superpixels(scene[:20, :30], 6, method="lnsnet"), (20, 30)) == 30
+    assert calls["kwargs"] == {"min_size_factor": 0.25}
 
 
 def test_grid_seeds():

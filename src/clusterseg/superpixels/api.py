@@ -137,6 +137,9 @@ def superpixels(
     min_size_factor : float, optional
         Segments smaller than this fraction of the nominal superpixel size
         ``H * W / n_segments`` are merged into a neighbour (default 0.25).
+        lnsnet applies it in its own merging, which keeps the count within
+        about +/-10 % of ``n_segments`` and may therefore keep a few smaller
+        fragments.
     random_state : None, int or numpy.random.Generator, optional
         Forwarded to learned methods that use randomness; the classical methods
         are deterministic and ignore it.
@@ -217,7 +220,12 @@ def superpixels(
             kwargs["compactness"] = compactness
         if random_state is not None:
             kwargs["random_state"] = random_state
+        # LNSNet merges fragments itself, with count control (it may keep a few
+        # fragments below min_size to stay near n_segments): merging them again
+        # here would undo that, so only connected components are relabelled below.
+        kwargs.setdefault("min_size_factor", min_size_factor)
         raw = lnsnet.lnsnet_superpixels(rgb, n_segments, **kwargs)
+        min_size = 0
     else:
         func, compact_kw = _CLASSICAL[key]
         if compactness is not None:

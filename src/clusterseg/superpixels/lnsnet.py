@@ -27,6 +27,10 @@ __all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
 
 _DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "lnsnet_bsds500.pt"
 _TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row tiles
+# Centre updates after the single pass and their position weight: chosen on 20 BSDS500
+# *val* images over refine_steps 2-6 and spatial_weight 0.15-1 (docs/lnsnet_training.md).
+DEFAULT_REFINE_STEPS = 3
+DEFAULT_SPATIAL_WEIGHT = 0.3
 
 
 def default_weights_path() -> Path:
@@ -177,7 +181,8 @@ def lnsnet_superpixels(
     weights=None,
     assignment: str = "local",
     seed_layer: bool = True,
-    refine_steps: int = 0,
+    refine_steps: int = DEFAULT_REFINE_STEPS,
+    spatial_weight: float = DEFAULT_SPATIAL_WEIGHT,
     adapt_steps: int = 0,
     adapt_lr: float = 3e-4,
     contours: str = "sobel",
@@ -210,10 +215,17 @@ def lnsnet_superpixels(
     seed_layer : bool
         Shift the grid seeds with the seed estimation layer (``False``: grid centres).
     refine_steps : int
-        Optional centre updates after the first assignment: every seed feature
-        is replaced by the mean embedding of its pixels and the pixels are
-        reassigned (k-means steps in the learned space, restricted to the
-        local window). 0 is the paper's single non-iterative pass.
+        Centre updates after the non-iterative first pass
+        (:func:`clusterseg.nn.lnsnet.refine_assignment`): every seed is replaced
+        by the mean embedding and centroid of its pixels and the pixels are
+        reassigned within the local window. ``0`` is the paper's single pass.
+        The default (3) is measured better than SLIC on BSDS500 and about as
+        fast (``benchmarks/results/superpixels_bsds_val.md``).
+    spatial_weight : float
+        Weight of the squared distance to the seed centroid, in grid cells,
+        added to the embedding distance during the centre updates (SLIC's
+        compactness in cell units; larger is more regular). Unused when
+        ``refine_steps=0``.
     adapt_steps : int
         Test-time adaptation: fine-tune a copy of the model on this image for
         this many iterations (feature phase of the training loss) before assigning.
@@ -277,6 +289,14 @@ def lnsnet_superpixels(
         raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
     if int(adapt_steps) < 0:
         raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
+    if int(refine_steps) != refine_steps or refine_steps < 0:
+        raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps}")
+    try:
+        spatial_weight = float(spatial_weight)
+    except (TypeError, ValueError):
+        raise ValueError(f"spatial_weight must be a number, got {spatial_weight!r}") from None
+    if not np.isfinite(spatial_weight) or spatial_weight < 0:
+        raise ValueError(f"spatial_weight must be a finite number >= 0, got {spatial_weight}")
     if min_size_factor < 0 or max_size_factor <= 0:
         raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
     rgb = to_float_rgb(image, channel_axis=channel_axis)
@@ -291,15 +311,15 @@ def lnsnet_superpixels(
     torch.set_num_threads(int(num_threads))
     try:
         return _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps)
+                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps, spatial_weight)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0) -> np.ndarray:
+         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0, spatial_weight=0.0) -> np.ndarray:
     from clusterseg.features import lab_xy_features
-    from clusterseg.nn.lnsnet import assign_global, assign_local, seed_grid
+    from clusterseg.nn.lnsnet import cluster_pixels, seed_grid
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -324,18 +344,8 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
         seeds = model.seed_features(z, rows, cols, grid)
-        assign = (lambda sd, z=z: assign_local(z, sd, grid)) if assignment == "local" else (lambda sd, z=z: assign_global(z, sd))
-        labels = assign(seeds)
-        if refine_steps > 0:
-            c = z.shape[1]
-            zt = z[0].permute(1, 2, 0).reshape(-1, c)
-            for _ in range(int(refine_steps)):
-                flat = labels.reshape(-1)
-                sums = torch.zeros_like(seeds).index_add_(0, flat, zt)
-                counts = torch.bincount(flat, minlength=seeds.shape[0]).to(seeds.dtype)
-                seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
-                labels = assign(seeds)
-        del z, assign  # the embedding is the largest buffer on big images
+        labels = cluster_pixels(z, seeds, grid, int(refine_steps), spatial_weight, assignment, rows, cols)
+        del z  # the embedding is the largest buffer on big images
     labels = labels.to(torch.int32).cpu().numpy()
     if not enforce_connectivity:
         return labels
