@@ -70,10 +70,10 @@ DISPLAY = {
     "lsc": "LSC (OpenCV)",
     "opencv_slic": "SLIC (OpenCV)",
     "lnsnet": "LNSNet (clusterseg)",
-    "lnsnet_refine2": "LNSNet + 2 centre updates (clusterseg)",
+    "lnsnet_onepass": "LNSNet single pass, paper (clusterseg)",
 }
 # benchmark rows that call a method with options: row name -> (method, keyword arguments)
-VARIANTS = {"lnsnet_refine2": ("lnsnet", {"refine_steps": 2})}
+VARIANTS = {"lnsnet_onepass": ("lnsnet", {"refine_steps": 0})}
 
 
 def _call(m: str):
@@ -228,12 +228,56 @@ def write_table(path: Path, cache: dict, args, command: str) -> None:
             )
         lines += markdown_table(headers, table)
         lines.append("")
+    lines += matched_count_lines(rows, methods, ks)
     lines.append("Runs merged into this table (latest last):")
     lines.append("")
     for run in cache.get("runs", []):
         lines.append(f"- {run['date']}: `{run['command']}` ({', '.join(run['methods'])}; {run['n_images']} images)")
     lines.append("")
     write_text_atomic(path, "\n".join(lines))
+
+
+def at_count(rows: dict, method: str, key: str, count: float) -> float | None:
+    """``method``'s ``key`` linearly interpolated at a mean segment count (None outside its range)."""
+    pts = sorted((r["count"], r[key]) for r in rows.values() if r["method"] == method)
+    if len(pts) < 2 or not pts[0][0] <= count <= pts[-1][0]:
+        return None
+    x, y = zip(*pts)
+    return float(np.interp(count, x, y))
+
+
+def matched_count_lines(rows: dict, methods: list[str], ks: list[int]) -> list[str]:
+    """LNSNet against every other method at LNSNet's actual count (the issue's reading of the bars)."""
+    learned = [m for m in methods if m.startswith("lnsnet")]
+    others = [m for m in methods if not m.startswith("lnsnet")]
+    lines = []
+    for m in learned:
+        lines += [
+            f"### {DISPLAY.get(m, m)} against the others at matched counts",
+            "",
+            "Each cell: how much better this row's method is than the column's, at the row's actual count "
+            "(the column's metric interpolated linearly in its count over K), as ASA / BR / UE differences in "
+            "units of 1e-4, signed so that **positive = LNSNet better** (UE: the other method's minus LNSNet's). "
+            "`n/a`: the other method never reaches that count here.",
+            "",
+        ]
+        table = []
+        for k in ks:
+            r = rows.get(f"{m}|{k}")
+            if r is None:
+                continue
+            cells = [str(k), f"{r['count']:.0f}"]
+            for o in others:
+                ref = [at_count(rows, o, key, r["count"]) for key in ("asa", "br", "ue")]
+                if any(v is None for v in ref):
+                    cells.append("n/a")
+                    continue
+                d = (r["asa"] - ref[0], r["br"] - ref[1], ref[2] - r["ue"])
+                cells.append(" / ".join(f"{1e4 * v:+.0f}" for v in d))
+            table.append(cells)
+        lines += markdown_table(["K", "count"] + [DISPLAY.get(o, o) for o in others], table)
+        lines.append("")
+    return lines
 
 
 def plot(path: Path, cache: dict) -> None:

@@ -127,23 +127,29 @@ def test_local_assigner_equals_assign_local_and_sums_are_exact(h, w, k):
     for assigner in (LocalAssigner(z, grid), LocalAssigner(z, grid, max_cached=0)):  # cached and tiled
         labels = assigner(seeds)
         assert torch.equal(labels, expected)
-        sums, counts = assigner.cluster_sums(labels, grid.n_seeds)
+        sums, counts = assigner.cluster_sums()
         flat = labels.reshape(-1)
         ref = torch.zeros(grid.n_seeds, 6, dtype=torch.float64).index_add_(0, flat, z[0].reshape(6, -1).t())
         torch.testing.assert_close(sums, ref)
         assert torch.equal(counts.long(), torch.bincount(flat, minlength=grid.n_seeds))
     # sums of labels the assigner did not produce go through the generic path
     other = torch.randint(0, grid.n_seeds, (h, w))
-    sums, counts = LocalAssigner(z, grid).cluster_sums(other, grid.n_seeds)
+    sums, counts = LocalAssigner(z, grid).cluster_sums(other)
     assert torch.equal(counts.long(), torch.bincount(other.reshape(-1), minlength=grid.n_seeds))
 
 
-def _kmeans_reference(z, seeds, grid, steps, spatial_weight):
-    """Brute-force local k-means in (embedding, weighted position), numpy float64."""
+def _kmeans_reference(z, seeds, grid, steps, spatial_weight, colour=None, colour_weight=0.0):
+    """Brute-force local k-means in (embedding, weighted position, weighted colour), numpy float64."""
     zf = z[0].permute(1, 2, 0).numpy()
     h, w, _ = zf.shape
     rr, cc = np.mgrid[:h, :w].astype(float)
     pos = np.stack([rr / grid.cell_h, cc / grid.cell_w], -1) * np.sqrt(spatial_weight)
+    if colour is not None:  # colour rides along with the position channels
+        cr, ccol = grid.centres(dtype=torch.float64)
+        rows = cr[:, None].expand(grid.rows, grid.cols).reshape(-1)
+        cols = ccol[None, :].expand(grid.rows, grid.cols).reshape(-1)
+        start = sample_seeds(colour, rows, cols).numpy() * np.sqrt(colour_weight)
+        pos = np.concatenate([colour[0].permute(1, 2, 0).numpy() * np.sqrt(colour_weight), pos], -1)
     cell_r = np.arange(h) * grid.rows // h
     cell_c = np.arange(w) * grid.cols // w
 
@@ -169,6 +175,8 @@ def _kmeans_reference(z, seeds, grid, steps, spatial_weight):
     ccol = (np.arange(grid.cols) + 0.5) * grid.cell_w - 0.5
     centre_pos = np.stack(np.meshgrid(cr / grid.cell_h, ccol / grid.cell_w, indexing="ij"), -1).reshape(-1, 2)
     centre_pos = centre_pos * np.sqrt(spatial_weight)
+    if colour is not None:
+        centre_pos = np.concatenate([start, centre_pos], 1)
     labels = assign(zf, centre, False)
     for _ in range(steps):
         for k in range(grid.n_seeds):
@@ -195,6 +203,18 @@ def test_cluster_pixels_is_local_kmeans_with_a_position_term(steps, spatial_weig
     assert cluster_pixels(z, seeds, grid, 2, 0.3, assignment="global").shape == (14, 19)
     with pytest.raises(ValueError, match="assignment"):
         cluster_pixels(z, seeds, grid, 1, assignment="nearest")
+
+
+def test_cluster_pixels_colour_term():
+    torch.manual_seed(5)
+    z = torch.randn(1, 3, 12, 16, dtype=torch.float64)
+    colour = torch.rand(1, 3, 12, 16, dtype=torch.float64) * 50
+    grid = seed_grid(12, 16, 4)
+    seeds = torch.randn(grid.n_seeds, 3, dtype=torch.float64)
+    got = cluster_pixels(z, seeds, grid, 3, 0.5, colour=colour, colour_weight=0.02)
+    want = _kmeans_reference(z, seeds, grid, 3, 0.5, colour, 0.02)
+    assert np.array_equal(got.numpy(), want)
+    assert not np.array_equal(want, _kmeans_reference(z, seeds, grid, 3, 0.5))  # the term matters here
 
 
 def test_position_term_makes_flat_regions_compact():
@@ -546,6 +566,8 @@ def test_bad_input(net, blocks_image, tmp_path):
     for bad in (-0.1, float("nan"), "high"):
         with pytest.raises(ValueError, match="spatial_weight"):
             lnsnet_superpixels(blocks_image, 4, weights=net, spatial_weight=bad)
+        with pytest.raises(ValueError, match="colour_weight"):
+            lnsnet_superpixels(blocks_image, 4, weights=net, colour_weight=bad)
     with pytest.raises(FileNotFoundError):
         lnsnet_superpixels(blocks_image, 4, weights=tmp_path / "missing.pt")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lab_xy_features", "rgb_to_lab", "position_channels", "standardize_channels", "normalize_percentile"]
+__all__ = ["lab_xy_features", "lab_xy_from_lab", "rgb_to_lab", "position_channels", "standardize_channels", "normalize_percentile"]
 
 
 def _as_float_rgb(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
@@ -192,13 +192,16 @@ def lab_xy_features(
     rgb = _as_float_rgb(image, channel_axis)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"image must be a non-empty 2-D colour image, got shape {rgb.shape}")
-    h, w = rgb.shape[:2]
+    return lab_xy_from_lab(rgb_to_lab(rgb), standardize=standardize)
+
+
+def lab_xy_from_lab(lab: np.ndarray, *, standardize: bool = True) -> np.ndarray:
+    """:func:`lab_xy_features` from an (H, W, 3) CIE-Lab image already converted (e.g. by :func:`rgb_to_lab`)."""
+    h, w = lab.shape[:2]
     feats = np.empty((5, h, w), dtype=np.float32)
-    lab = rgb_to_lab(rgb)
     feats[0] = lab[..., 0] / 128.0
     feats[1] = lab[..., 1] / 256.0
     feats[2] = lab[..., 2] / 256.0
-    del lab
     feats[3:] = position_channels((h, w))
     if standardize:
         standardize_channels(feats)

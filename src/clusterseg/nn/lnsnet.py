@@ -539,25 +539,47 @@ class LocalAssigner:
         if not self.cached:
             self._last = assign_local(self.z, seed_feats, self.grid, self.radius)
             return self._last
-        nb = seed_feats[self.ids]  # (K, R, C)
-        sq = (nb * nb).sum(-1).masked_fill(self.invalid, float("inf"))[:, :, None]
-        d = torch.baddbmm(sq, nb, self.zc_t, alpha=-2.0)  # (K, R, M); |z|^2 omitted: same argmin
-        best = d.min(1).indices  # first minimum; ten times faster than argmin over a strided dim on CPU
-        self._best = best
-        labels = self.ids.gather(1, best).reshape(-1)[self.pixel_slot]
-        self._last = labels = labels.reshape(self.z.shape[2], self.z.shape[3])
-        return labels
+        # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
+        return self.assign_linear(-2.0 * seed_feats, (seed_feats * seed_feats).sum(-1))
 
     @torch.no_grad()
-    def cluster_sums(self, labels: torch.Tensor, n_seeds: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum of ``z`` (K, C) and pixel count (K,) of every seed's pixels in ``labels``.
+    def assign_linear(self, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        """Label (H, W) of the candidate seed ``k`` minimising ``bias_k + z_i . weights_k``.
 
-        When ``labels`` is this assigner's last result, the sums are taken in the
-        cell layout (a one-hot batched matrix product per cell, then K x R
-        partial sums), which avoids a contended scatter over all pixels.
+        ``weights`` (K, C) and ``bias`` (K,): any cost linear in the pixel
+        features, e.g. squared distances with per-seed channel weights when
+        ``z`` carries a ``|z|^2`` channel. Needs the cached layout.
         """
-        c = self.z.shape[1]
-        if self.cached and self._best is not None and self._last is labels:
+        self._assign_layout(weights, bias)
+        return self.labels()
+
+    def _assign_layout(self, weights: torch.Tensor, bias: torch.Tensor) -> None:
+        if not self.cached:
+            raise RuntimeError("assign_linear needs the cached layout (image too large)")
+        nb = weights[self.ids]  # (K, R, C)
+        sq = bias[self.ids].masked_fill(self.invalid, float("inf"))[:, :, None]
+        d = torch.baddbmm(sq, nb, self.zc_t)  # (K, R, M)
+        self._best = d.min(1).indices  # first minimum; ten times faster than argmin over a strided dim on CPU
+        self._last = None
+
+    def labels(self) -> torch.Tensor:
+        """Pixel labels (H, W) of the last assignment (mapped back from the cell layout once)."""
+        if self._last is None:
+            labels = self.ids.gather(1, self._best).reshape(-1)[self.pixel_slot]
+            self._last = labels.reshape(self.z.shape[2], self.z.shape[3])
+        return self._last
+
+    @torch.no_grad()
+    def cluster_sums(self, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum of ``z`` (K, C) and pixel count (K,) of every seed's pixels.
+
+        ``labels=None`` sums over the last assignment, in the cell layout (a
+        one-hot batched matrix product per cell, then K x R partial sums),
+        which avoids a contended scatter over all pixels; otherwise over the
+        given (H, W) seed labels.
+        """
+        c, n_seeds = self.z.shape[1], self.grid.n_seeds
+        if labels is None and self.cached and self._best is not None:
             r = self.ids.shape[1]
             k, m = self._best.shape
             onehot = self.z.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
@@ -566,6 +588,10 @@ class LocalAssigner:
             sums = self.z.new_zeros(n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
             counts = self.z.new_zeros(n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
             return sums, counts
+        if labels is None:
+            labels = self.labels() if self.cached else self._last
+        if labels is None:
+            raise RuntimeError("no assignment yet: pass labels")
         flat = labels.reshape(-1)
         zt = self.z[0].permute(1, 2, 0).reshape(-1, c)
         sums = self.z.new_zeros(n_seeds, c).index_add_(0, flat, zt)
@@ -595,6 +621,8 @@ def cluster_pixels(
     assignment: str = "local",
     seed_rows: torch.Tensor | None = None,
     seed_cols: torch.Tensor | None = None,
+    colour: torch.Tensor | None = None,
+    colour_weight: float = 0.0,
 ) -> torch.Tensor:
     """Hard clustering of the pixels: the non-iterative pass, then optional centre updates.
 
@@ -627,6 +655,11 @@ def cluster_pixels(
     seed_rows, seed_cols : (K,) tensors, optional
         Seed positions in pixels (default: the cell centres); the position of
         a seed that wins no pixel in the first pass.
+    colour : (1, Cc, H, W) tensor, optional
+        Extra pixel features (e.g. CIE-Lab) whose squared distance, times
+        ``colour_weight``, is added in the updates.
+    colour_weight : float
+        Weight of the ``colour`` distance (>= 0).
 
     Returns
     -------
@@ -640,23 +673,32 @@ def cluster_pixels(
     """
     _, c, h, w = z.shape
     steps = int(refine_steps)
-    if steps > 0 and spatial_weight > 0:
-        # position channels scaled so that their squared differences carry the weight;
-        # the first pass gives the seeds zero position features, and since the
-        # per-pixel |z|^2 term is omitted from the comparison, it ignores position
-        scale = math.sqrt(float(spatial_weight))
-        za = torch.empty((1, c + 2, h, w), device=z.device, dtype=z.dtype, memory_format=torch.channels_last)
-        za[:, :c] = z
-        za[0, c] = (torch.arange(h, device=z.device, dtype=z.dtype) * (scale / grid.cell_h))[:, None]
-        za[0, c + 1] = (torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w))[None, :]
-        z = za
+    extra, extra_seeds = [], []  # channels used by the updates only, and their values at the seeds
+    if steps > 0 and (spatial_weight > 0 or (colour is not None and colour_weight > 0)):
         if seed_rows is None or seed_cols is None:
             centre_r, centre_c = grid.centres(z.device, z.dtype)
             seed_rows = centre_r[:, None].expand(grid.rows, grid.cols).reshape(-1)
             seed_cols = centre_c[None, :].expand(grid.rows, grid.cols).reshape(-1)
-        # a seed that wins no pixel in the first pass stays at its own position
-        fallback = torch.cat([seed_feats, torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale], 1)
-        seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], 2)], 1)
+        if colour is not None and colour_weight > 0:
+            scale = math.sqrt(float(colour_weight))
+            extra.append(colour.to(z.dtype) * scale)
+            extra_seeds.append(sample_seeds(colour.to(z.dtype), seed_rows, seed_cols) * scale)
+        if spatial_weight > 0:
+            scale = math.sqrt(float(spatial_weight))
+            rr = torch.arange(h, device=z.device, dtype=z.dtype) * (scale / grid.cell_h)
+            cc = torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w)
+            extra.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
+            extra_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
+    if extra:
+        n_extra = sum(t.shape[1] for t in extra)
+        za = torch.empty((1, c + n_extra, h, w), device=z.device, dtype=z.dtype, memory_format=torch.channels_last)
+        za[:, :c] = z
+        za[:, c:] = torch.cat(extra, 1)
+        z = za
+        # the first pass gives the seeds zero extra features: since the per-pixel
+        # |z|^2 term is omitted from the comparison, it then ignores those channels
+        fallback = torch.cat([seed_feats] + extra_seeds, 1)  # a seed that wins no pixel keeps its own values
+        seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], n_extra)], 1)
     else:
         fallback = seed_feats
     if assignment not in ("local", "global"):
@@ -670,11 +712,16 @@ def cluster_pixels(
     if assignment == "local":
         labels = assigner(seed_feats)
     seeds = fallback
-    for _ in range(steps):
-        sums, counts = assigner.cluster_sums(labels, seeds.shape[0])
+    for step in range(steps):
+        sums, counts = assigner.cluster_sums(None if assignment == "local" else labels)
         counts = counts[:, None]
         seeds = torch.where(counts > 0, sums / counts.clamp_min(1), seeds)
-        labels = assigner(seeds) if assignment == "local" else assign_global(z, seeds)
+        if assignment == "global":
+            labels = assign_global(z, seeds)
+        elif assigner.cached and step < steps - 1:
+            assigner._assign_layout(-2.0 * seeds, (seeds * seeds).sum(-1))  # pixel labels not needed yet
+        else:
+            labels = assigner(seeds)
     return labels
 
 
@@ -717,9 +764,10 @@ def window_seeds(
     step = max(1, (1 << 24) // max(1, h * w))
     out = []
     for first in range(0, c, step):
-        part = z[:, first : first + step]
+        # NCHW layout: cumulative sums along rows and columns of channels-last data are strided and slower
+        part = z[:, first : first + step].contiguous(memory_format=torch.contiguous_format)
         mean = part.mean(dim=(2, 3), keepdim=True)
-        sat = F.pad((part - mean).contiguous().cumsum(2).cumsum(3), (1, 0, 1, 0))  # sat[.., j, i] = sum of z[:j, :i]
+        sat = F.pad((part - mean).cumsum(2).cumsum(3), (1, 0, 1, 0))  # sat[.., j, i] = sum of z[:j, :i]
         corners = F.grid_sample(sat, g, mode="bilinear", padding_mode="border", align_corners=True)[0]  # (c, 4, K)
         total = corners[:, 3] - corners[:, 1] - corners[:, 2] + corners[:, 0]
         out.append(total / area + mean[0, :, 0])

@@ -27,10 +27,12 @@ __all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
 
 _DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "lnsnet_bsds500.pt"
 _TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row tiles
-# Centre updates after the single pass and their position weight: chosen on 20 BSDS500
-# *val* images over refine_steps 2-6 and spatial_weight 0.15-1 (docs/lnsnet_training.md).
-DEFAULT_REFINE_STEPS = 3
-DEFAULT_SPATIAL_WEIGHT = 0.3
+# Centre updates after the single pass and the weights of their position and colour
+# terms: chosen on 30 BSDS500 *train* images against SLIC at matched counts over
+# refine_steps 2-8, spatial_weight 0.15-5 and colour_weight 0-0.05 (docs/lnsnet_training.md).
+DEFAULT_REFINE_STEPS = 5
+DEFAULT_SPATIAL_WEIGHT = 1.0
+DEFAULT_COLOUR_WEIGHT = 0.01
 
 
 def default_weights_path() -> Path:
@@ -183,6 +185,7 @@ def lnsnet_superpixels(
     seed_layer: bool = True,
     refine_steps: int = DEFAULT_REFINE_STEPS,
     spatial_weight: float = DEFAULT_SPATIAL_WEIGHT,
+    colour_weight: float = DEFAULT_COLOUR_WEIGHT,
     adapt_steps: int = 0,
     adapt_lr: float = 3e-4,
     contours: str = "sobel",
@@ -219,13 +222,18 @@ def lnsnet_superpixels(
         (:func:`clusterseg.nn.lnsnet.refine_assignment`): every seed is replaced
         by the mean embedding and centroid of its pixels and the pixels are
         reassigned within the local window. ``0`` is the paper's single pass.
-        The default (3) is measured better than SLIC on BSDS500 and about as
-        fast (``benchmarks/results/superpixels_bsds_val.md``).
+        The default (5) is measured better than SLIC on BSDS500 and faster
+        (``benchmarks/results/superpixels_bsds_val.md``).
     spatial_weight : float
         Weight of the squared distance to the seed centroid, in grid cells,
         added to the embedding distance during the centre updates (SLIC's
         compactness in cell units; larger is more regular). Unused when
         ``refine_steps=0``.
+    colour_weight : float
+        Weight of the squared CIE-Lab distance (Lab units, L in [0, 100]) to
+        the seed's mean colour, added during the centre updates: the pixel's
+        own colour sharpens boundaries that the embedding (receptive field
+        9x9) blurs. Unused when ``refine_steps=0``.
     adapt_steps : int
         Test-time adaptation: fine-tune a copy of the model on this image for
         this many iterations (feature phase of the training loss) before assigning.
@@ -297,6 +305,12 @@ def lnsnet_superpixels(
         raise ValueError(f"spatial_weight must be a number, got {spatial_weight!r}") from None
     if not np.isfinite(spatial_weight) or spatial_weight < 0:
         raise ValueError(f"spatial_weight must be a finite number >= 0, got {spatial_weight}")
+    try:
+        colour_weight = float(colour_weight)
+    except (TypeError, ValueError):
+        raise ValueError(f"colour_weight must be a number, got {colour_weight!r}") from None
+    if not np.isfinite(colour_weight) or colour_weight < 0:
+        raise ValueError(f"colour_weight must be a finite number >= 0, got {colour_weight}")
     if min_size_factor < 0 or max_size_factor <= 0:
         raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
     rgb = to_float_rgb(image, channel_axis=channel_axis)
@@ -311,19 +325,23 @@ def lnsnet_superpixels(
     torch.set_num_threads(int(num_threads))
     try:
         return _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps, spatial_weight)
+                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps, spatial_weight, colour_weight)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0, spatial_weight=0.0) -> np.ndarray:
-    from clusterseg.features import lab_xy_features
+         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0, spatial_weight=0.0, colour_weight=0.0) -> np.ndarray:
+    from clusterseg.features import lab_xy_from_lab, rgb_to_lab
     from clusterseg.nn.lnsnet import cluster_pixels, seed_grid
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    x = torch.from_numpy(lab_xy_features(rgb)).to(dev)[None]
+    lab = rgb_to_lab(rgb)
+    x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
+    # CIE-Lab for the colour term of the centre updates
+    colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if refine_steps > 0 and colour_weight > 0 else None
+    del lab
     if adapt_steps > 0:
         from clusterseg.training.contours import contour_map
         from clusterseg.training.lifelong import adapt_lnsnet
@@ -344,7 +362,8 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         grid = seed_grid(h, w, n_segments)
         rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
         seeds = model.seed_features(z, rows, cols, grid)
-        labels = cluster_pixels(z, seeds, grid, int(refine_steps), spatial_weight, assignment, rows, cols)
+        labels = cluster_pixels(z, seeds, grid, int(refine_steps), spatial_weight, assignment, rows, cols,
+                                colour, colour_weight)
         del z  # the embedding is the largest buffer on big images
     labels = labels.to(torch.int32).cpu().numpy()
     if not enforce_connectivity:
