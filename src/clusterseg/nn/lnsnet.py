@@ -521,7 +521,6 @@ class LocalAssigner:
         u, v = torch.arange(hm, device=z.device), torch.arange(wm, device=z.device)
         in_cell = (u[None, :, None] < rsizes[:, None, None])[:, None] & (v[None, None, :] < csizes[:, None, None])[None]
         self.slot_weight = in_cell.reshape(grid.n_seeds, 1, hm * wm).to(z.dtype)  # (K, 1, M)
-        self._best = self._last = None
         self.invalid = ~valid.reshape(grid.n_seeds, -1)
         # flat position in the (K, M) layout of every pixel
         r = torch.arange(h, device=z.device)
@@ -539,26 +538,15 @@ class LocalAssigner:
         if not self.cached:
             self._last = assign_local(self.z, seed_feats, self.grid, self.radius)
             return self._last
-        # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
-        return self.assign_linear(-2.0 * seed_feats, (seed_feats * seed_feats).sum(-1))
-
-    @torch.no_grad()
-    def assign_linear(self, weights: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        """Label (H, W) of the candidate seed ``k`` minimising ``bias_k + z_i . weights_k``.
-
-        ``weights`` (K, C) and ``bias`` (K,): any cost linear in the pixel
-        features, e.g. squared distances with per-seed channel weights when
-        ``z`` carries a ``|z|^2`` channel. Needs the cached layout.
-        """
-        self._assign_layout(weights, bias)
+        self._assign_layout(seed_feats)
         return self.labels()
 
-    def _assign_layout(self, weights: torch.Tensor, bias: torch.Tensor) -> None:
-        if not self.cached:
-            raise RuntimeError("assign_linear needs the cached layout (image too large)")
-        nb = weights[self.ids]  # (K, R, C)
-        sq = bias[self.ids].masked_fill(self.invalid, float("inf"))[:, :, None]
-        d = torch.baddbmm(sq, nb, self.zc_t)  # (K, R, M)
+    def _assign_layout(self, seed_feats: torch.Tensor) -> None:
+        """Nearest candidate of every slot of the cell layout (pixel labels are mapped on demand)."""
+        nb = seed_feats[self.ids]  # (K, R, C)
+        # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
+        sq = (nb * nb).sum(-1).masked_fill(self.invalid, float("inf"))[:, :, None]
+        d = torch.baddbmm(sq, nb, self.zc_t, alpha=-2.0)  # (K, R, M)
         self._best = d.min(1).indices  # first minimum; ten times faster than argmin over a strided dim on CPU
         self._last = None
 
@@ -630,14 +618,17 @@ def cluster_pixels(
     (the argmax of the Student-t kernel, paper Eq. 6-7), among the seeds of the
     neighbouring cells (``assignment="local"``) or all seeds (``"global"``).
     Each of the ``refine_steps`` updates then replaces every seed by the mean
-    of its pixels and reassigns them under the distance
+    of its pixels and reassigns them (within the same candidates) under the distance
 
-    ``|z_i - z_k|^2 + spatial_weight * (((r_i - r_k) / cell_h)^2 + ((c_i - c_k) / cell_w)^2)``
+    ``|z_i - z_k|^2 + spatial_weight * (((r_i - r_k) / cell_h)^2 + ((c_i - c_k) / cell_w)^2)
+    + colour_weight * |x_i - x_k|^2``
 
-    where ``(r_k, c_k)`` is the centroid of seed ``k``: the learned embedding
-    decides, and the position term, in grid-cell units as in SLIC [1]_, keeps
-    the superpixels compact whatever ``K``. A seed that owns no pixel keeps its
-    previous centre.
+    where ``(r_k, c_k)`` is the centroid of seed ``k`` and ``x`` the optional
+    ``colour`` features: the learned embedding decides, the position term, in
+    grid-cell units as in SLIC [1]_, keeps the superpixels compact whatever
+    ``K``, and the pixel's own colour sharpens boundaries that the embedding
+    blurs. A seed that owns no pixel keeps its previous centre (its own
+    position and colour after the first pass).
 
     Parameters
     ----------
@@ -719,7 +710,7 @@ def cluster_pixels(
         if assignment == "global":
             labels = assign_global(z, seeds)
         elif assigner.cached and step < steps - 1:
-            assigner._assign_layout(-2.0 * seeds, (seeds * seeds).sum(-1))  # pixel labels not needed yet
+            assigner._assign_layout(seeds)  # the sums of the next step read the layout: no pixel labels yet
         else:
             labels = assigner(seeds)
     return labels
