@@ -132,10 +132,24 @@ def test_local_assigner_equals_assign_local_and_sums_are_exact(h, w, k):
         ref = torch.zeros(grid.n_seeds, 6, dtype=torch.float64).index_add_(0, flat, z[0].reshape(6, -1).t())
         torch.testing.assert_close(sums, ref)
         assert torch.equal(counts.long(), torch.bincount(flat, minlength=grid.n_seeds))
+    # extra channels: the same as concatenating them, in the cached layout and in the tiled fallback
+    extra = torch.randn(1, 2, h, w, dtype=torch.float64)
+    both = torch.cat([z, extra], 1)
+    seeds2 = torch.randn(grid.n_seeds, 8, dtype=torch.float64)
+    expected = _brute_force(both, seeds2, grid, 1).argmin(-1)
+    for assigner in (LocalAssigner(z, grid, extra=extra), LocalAssigner(z, grid, max_cached=0, extra=extra)):
+        labels = assigner(seeds2)
+        assert torch.equal(labels, expected)
+        flat = labels.reshape(-1)
+        ref = torch.zeros(grid.n_seeds, 8, dtype=torch.float64).index_add_(0, flat, both[0].reshape(8, -1).t())
+        torch.testing.assert_close(assigner.cluster_sums()[0], ref)
     # sums of labels the assigner did not produce go through the generic path
     other = torch.randint(0, grid.n_seeds, (h, w))
-    sums, counts = LocalAssigner(z, grid).cluster_sums(other)
-    assert torch.equal(counts.long(), torch.bincount(other.reshape(-1), minlength=grid.n_seeds))
+    ref = torch.zeros(grid.n_seeds, 6, dtype=torch.float64).index_add_(0, other.reshape(-1), z[0].reshape(6, -1).t())
+    for assigner in (LocalAssigner(z, grid), LocalAssigner(z, grid, max_cached=0)):
+        sums, counts = assigner.cluster_sums(other)
+        torch.testing.assert_close(sums, ref)
+        assert torch.equal(counts.long(), torch.bincount(other.reshape(-1), minlength=grid.n_seeds))
 
 
 def _kmeans_reference(z, seeds, grid, steps, spatial_weight, colour=None, colour_weight=0.0):

@@ -443,13 +443,20 @@ def local_candidates(
 
 @torch.no_grad()
 def assign_local(
-    z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int = 1, tile_pixels: int = 1 << 20
+    z: torch.Tensor,
+    seed_feats: torch.Tensor,
+    grid: SeedGrid,
+    radius: int = 1,
+    tile_pixels: int = 1 << 20,
+    extra: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Hard local assignment: label (H, W) long of the nearest seed among the neighbouring cells.
 
     Argmax of the Student-t kernel equals argmin of the feature distance. Whole
     rows of cells are processed together, about ``tile_pixels`` pixels at a
-    time, so peak memory stays bounded on very large images.
+    time, so peak memory stays bounded on very large images. ``extra``
+    (1, E, H, W) adds pixel features after the channels of ``z`` (``seed_feats``
+    then has ``C + E`` columns) without concatenating the whole images.
     """
     h, w = z.shape[2], z.shape[3]
     out = torch.empty((h, w), dtype=torch.long, device=z.device)
@@ -458,19 +465,23 @@ def assign_local(
     for a0 in range(0, grid.rows, step):
         a1 = min(grid.rows, a0 + step)
         p0, p1 = int(rfirst[a0]), int(rfirst[a1])
-        d, ids, valid, _ = _cell_distances(z[:, :, p0:p1], seed_feats, grid, radius, a0, a1, with_norm=False)
+        tile = z[:, :, p0:p1] if extra is None else torch.cat([z[:, :, p0:p1], extra[:, :, p0:p1].to(z)], 1)
+        d, ids, valid, _ = _cell_distances(tile, seed_feats, grid, radius, a0, a1, with_norm=False)
         d = d.masked_fill(~valid[:, :, :, None, None], float("inf"))
-        best = torch.zeros(d.shape[:2] + d.shape[3:], dtype=torch.long, device=d.device)
-        best_d = d[:, :, 0].clone()
-        for r in range(1, d.shape[2]):  # running minimum over the few candidates (faster than a strided argmin)
-            closer = d[:, :, r] < best_d
-            best_d = torch.where(closer, d[:, :, r], best_d)
-            best.masked_fill_(closer, r)
+        best = d.min(2).indices  # first minimum; much faster than argmin over a strided dim on CPU
         best_px = _to_pixels(best, grid, a0, a1, z.device)
         cells_r = torch.arange(p0, p1, device=z.device) * grid.rows // grid.height - a0
         cells_c = torch.arange(w, device=z.device) * grid.cols // grid.width
         out[p0:p1] = ids[cells_r[:, None], cells_c[None, :], best_px]
     return out
+
+
+def _label_sums(x: torch.Tensor, flat_labels: torch.Tensor, n: int) -> torch.Tensor:
+    """Per-label sums (n, C) of the pixels of ``x`` (1, C, H, W), without copying a channels-first ``x``."""
+    c = x.shape[1]
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return x.new_zeros(n, c).index_add_(0, flat_labels, x[0].permute(1, 2, 0).reshape(-1, c))
+    return torch.stack([torch.bincount(flat_labels, weights=x[0, j].reshape(-1), minlength=n) for j in range(c)], 1)
 
 
 class LocalAssigner:
@@ -502,19 +513,36 @@ class LocalAssigner:
     True
     """
 
-    def __init__(self, z: torch.Tensor, grid: SeedGrid, radius: int = 1, max_cached: int = 1 << 26):
-        self.z, self.grid, self.radius = z, grid, int(radius)
+    def __init__(
+        self,
+        z: torch.Tensor,
+        grid: SeedGrid,
+        radius: int = 1,
+        max_cached: int = 1 << 26,
+        extra: torch.Tensor | None = None,
+    ):
+        self.grid, self.radius = grid, int(radius)
         _, c, h, w = z.shape
+        c_all = c + (0 if extra is None else extra.shape[1])
         _, rsizes, rtable = _cell_layout(grid.height, grid.rows, z.device)
         _, csizes, ctable = _cell_layout(grid.width, grid.cols, z.device)
         hm, wm = rtable.shape[1], ctable.shape[1]
-        self.cached = grid.n_seeds * hm * wm * c <= max_cached
+        self.shape = (h, w)
+        self.cached = grid.n_seeds * hm * wm * c_all <= max_cached
         self._best = self._last = None
-        if not self.cached:
+        if not self.cached:  # tiled fallback, without concatenating the whole images
+            self.z, self.extra = z, extra
             return
         flat = (rtable[:, None, :, None] * w + ctable[None, :, None, :]).reshape(-1)  # (rows, cols, Hm, Wm)
-        zt = z[0].permute(1, 2, 0).reshape(-1, c)
-        self.zc_t = zt[flat].reshape(grid.n_seeds, hm * wm, c).transpose(1, 2).contiguous()  # (K, C, M)
+        self.zc_t = torch.empty((grid.n_seeds, c_all, hm * wm), device=z.device, dtype=z.dtype)  # (K, C, M)
+        first = 0
+        for part in (z, extra):
+            if part is None:
+                continue
+            pc = part.shape[1]
+            pt = part[0].permute(1, 2, 0).reshape(-1, pc)  # a view for channels-last input
+            self.zc_t[:, first : first + pc] = pt[flat].to(z.dtype).reshape(grid.n_seeds, hm * wm, pc).transpose(1, 2)
+            first += pc
         _, ids, valid = _neighbour_seeds(torch.zeros(grid.n_seeds, 1, device=z.device), grid, self.radius, 0, grid.rows)
         self.ids = ids.reshape(grid.n_seeds, -1)  # (K, R)
         # slots of the padded layout that hold a pixel of their own cell (not a repeat)
@@ -536,7 +564,7 @@ class LocalAssigner:
     def __call__(self, seed_feats: torch.Tensor) -> torch.Tensor:
         """Label (H, W) long of the nearest candidate seed of every pixel."""
         if not self.cached:
-            self._last = assign_local(self.z, seed_feats, self.grid, self.radius)
+            self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
             return self._last
         self._assign_layout(seed_feats)
         return self.labels()
@@ -554,7 +582,7 @@ class LocalAssigner:
         """Pixel labels (H, W) of the last assignment (mapped back from the cell layout once)."""
         if self._last is None:
             labels = self.ids.gather(1, self._best).reshape(-1)[self.pixel_slot]
-            self._last = labels.reshape(self.z.shape[2], self.z.shape[3])
+            self._last = labels.reshape(self.shape)
         return self._last
 
     @torch.no_grad()
@@ -566,24 +594,33 @@ class LocalAssigner:
         which avoids a contended scatter over all pixels; otherwise over the
         given (H, W) seed labels.
         """
-        c, n_seeds = self.z.shape[1], self.grid.n_seeds
+        n_seeds = self.grid.n_seeds
         if labels is None and self.cached and self._best is not None:
+            c = self.zc_t.shape[1]
             r = self.ids.shape[1]
             k, m = self._best.shape
-            onehot = self.z.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
+            onehot = self.zc_t.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
             part = torch.bmm(self.zc_t, onehot.transpose(1, 2))  # (K, C, R)
             flat_ids = self.ids.reshape(-1)
-            sums = self.z.new_zeros(n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
-            counts = self.z.new_zeros(n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
+            sums = self.zc_t.new_zeros(n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
+            counts = self.zc_t.new_zeros(n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
             return sums, counts
         if labels is None:
             labels = self.labels() if self.cached else self._last
         if labels is None:
             raise RuntimeError("no assignment yet: pass labels")
-        flat = labels.reshape(-1)
-        zt = self.z[0].permute(1, 2, 0).reshape(-1, c)
-        sums = self.z.new_zeros(n_seeds, c).index_add_(0, flat, zt)
-        return sums, torch.bincount(flat, minlength=n_seeds).to(self.z.dtype)
+        if self.cached:  # arbitrary labels: sum over the slots that hold a pixel of their own cell
+            own = self.slot_weight.reshape(-1) > 0
+            slot_labels = labels.new_empty(own.shape[0])
+            slot_labels[self.pixel_slot] = labels.reshape(-1)
+            feats = self.zc_t.transpose(1, 2).reshape(-1, self.zc_t.shape[1])[own]
+            flat = slot_labels[own]
+        else:
+            flat = labels.reshape(-1)
+            sums = torch.cat([_label_sums(t, flat, n_seeds).to(self.z.dtype) for t in (self.z, self.extra) if t is not None], 1)
+            return sums, torch.bincount(flat, minlength=n_seeds).to(self.z.dtype)
+        sums = feats.new_zeros(n_seeds, feats.shape[1]).index_add_(0, flat, feats)
+        return sums, torch.bincount(flat, minlength=n_seeds).to(feats.dtype)
 
 
 @torch.no_grad()
@@ -680,35 +717,34 @@ def cluster_pixels(
             cc = torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w)
             extra.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
             extra_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
-    if extra:
-        n_extra = sum(t.shape[1] for t in extra)
-        za = torch.empty((1, c + n_extra, h, w), device=z.device, dtype=z.dtype, memory_format=torch.channels_last)
-        za[:, :c] = z
-        za[:, c:] = torch.cat(extra, 1)
-        z = za
+    extra = torch.cat(extra, 1) if extra else None
+    if extra is not None:
         # the first pass gives the seeds zero extra features: since the per-pixel
         # |z|^2 term is omitted from the comparison, it then ignores those channels
         fallback = torch.cat([seed_feats] + extra_seeds, 1)  # a seed that wins no pixel keeps its own values
-        seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], n_extra)], 1)
+        seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], extra.shape[1])], 1)
     else:
         fallback = seed_feats
     if assignment not in ("local", "global"):
         raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
     if assignment == "global":
-        labels = assign_global(z, seed_feats)
+        zg = z if extra is None else torch.cat([z, extra], 1)
+        labels = assign_global(zg, seed_feats)
         if steps <= 0:
             return labels
-    z = z.contiguous(memory_format=torch.channels_last)
-    assigner = LocalAssigner(z, grid)  # the global path uses only its cluster sums
+    assigner = LocalAssigner(z, grid, extra=extra)  # the global path uses only its cluster sums
     if assignment == "local":
-        labels = assigner(seed_feats)
+        if steps > 0 and assigner.cached:
+            assigner._assign_layout(seed_feats)  # the first update reads the layout: no pixel labels needed
+        else:
+            labels = assigner(seed_feats)
     seeds = fallback
     for step in range(steps):
         sums, counts = assigner.cluster_sums(None if assignment == "local" else labels)
         counts = counts[:, None]
         seeds = torch.where(counts > 0, sums / counts.clamp_min(1), seeds)
         if assignment == "global":
-            labels = assign_global(z, seeds)
+            labels = assign_global(zg, seeds)
         elif assigner.cached and step < steps - 1:
             assigner._assign_layout(seeds)  # the sums of the next step read the layout: no pixel labels yet
         else:
