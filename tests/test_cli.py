@@ -55,7 +55,23 @@ def test_superpixels_lnsnet_options(tmp_path):
                                  "--adapt-steps", "1", "-o", str(out)])
     assert result.exit_code == 0, result.output
     assert read_labels(out / "a_labels.png").shape == (32, 40)
-    for args, message in ((["-m", "slic", "--refine-steps", "1"], "only applies"), (["--adapt-steps", "-1"], ">= 0")):
+    # --refine-steps 0 reaches the library: the paper's single pass
+    import numpy as np
+
+    import clusterseg
+    from clusterseg.io import read_image
+
+    single = runner.invoke(app, ["superpixels", str(tmp_path / "a.png"), "-k", "10", "--refine-steps", "0",
+                                 "--no-overlay", "-o", str(tmp_path / "single")])
+    assert single.exit_code == 0, single.output
+    expected = clusterseg.superpixels(read_image(tmp_path / "a.png"), 10, refine_steps=0)
+    assert np.array_equal(read_labels(tmp_path / "single" / "a_labels.png"), expected)
+    for args, message in (
+        (["-m", "slic", "--refine-steps", "1"], "only applies"),
+        (["-m", "slic", "--refine-steps", "0"], "only applies"),
+        (["--adapt-steps", "-1"], ">= 0"),
+        (["--refine-steps", "-1"], ">= 0"),
+    ):
         result = runner.invoke(app, ["superpixels", str(tmp_path / "a.png"), "-o", str(out), "--overwrite", *args])
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
