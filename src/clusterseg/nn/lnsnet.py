@@ -717,7 +717,13 @@ def cluster_pixels(
             cc = torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w)
             extra.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
             extra_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
-    extra = torch.cat(extra, 1) if extra else None
+    if extra:  # channels-last like z, so that the cell layout gathers whole pixel rows
+        parts, extra = extra, torch.empty(
+            (1, sum(t.shape[1] for t in extra), h, w), device=z.device, dtype=z.dtype, memory_format=torch.channels_last
+        )
+        torch.cat(parts, 1, out=extra)
+    else:
+        extra = None
     if extra is not None:
         # the first pass gives the seeds zero extra features: since the per-pixel
         # |z|^2 term is omitted from the comparison, it then ignores those channels
