@@ -59,6 +59,10 @@ def main() -> None:
                 best = min(best, time.perf_counter() - t)
             return best, out
 
+        # untimed warm-up at this K (allocator and thread pool settle; the first K measured slow otherwise)
+        lnsnet_superpixels(samples[0][0], k, weights=model)
+        lnsnet_superpixels(samples[0][0], k, weights=model, refine_steps=0)
+        slic(samples[0][0], n_segments=k, start_label=0)
         for rgb, _ in samples:
             secs, lab = timed(lambda im: lnsnet_superpixels(im, k, weights=model), rgb)
             t_l.append(secs)
