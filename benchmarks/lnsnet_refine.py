@@ -50,7 +50,7 @@ def main() -> None:
     rows += [("SLIC (skimage, via superpixels())", k, res[k]) for k in args.ks]
     cmd = "PYTHONPATH=src python benchmarks/lnsnet_refine.py " + " ".join(sys.argv[1:])
     lines = [
-        "# LNSNet: optional centre refinement and test-time adaptation", "", f"Command: `{cmd}`  ", f"Machine: {machine()} (shared, times are noisy)  ",
+        "# LNSNet: centre updates after the single pass (and test-time adaptation)", "", f"Command: `{cmd}`  ", f"Machine: {machine()} (shared, times are noisy)  ",
         f"Date: {now()}; first {len(samples)} BSDS500 val images, shipped weights.", "",
         "| method | K | ASA | BR | BP | UE | count | ms (median) |", "|---|---|---|---|---|---|---|---|",
     ]
