@@ -13,6 +13,10 @@ Modules (all shapes (B, C, H, W)):
   compares each pixel only with the seeds of the 3x3 grid cells around its own
   cell, so time and memory are O(N) and independent of the number of seeds;
   the paper's *global* N x K assignment is kept for ablation.
+  :class:`LocalAssigner` gathers the pixels once into a padded per-cell layout
+  for repeated assignments, and :func:`cluster_pixels` runs the paper's single
+  pass followed by optional centre updates (local k-means in the embedding plus
+  position and colour terms; this project's measured default at inference).
 * :class:`ReconstructionHead`: 1x1 convolution ``Z -> X^r`` used by the GRM
   (:mod:`clusterseg.nn.grm`) during training only.
 

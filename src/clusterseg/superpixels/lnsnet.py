@@ -3,9 +3,11 @@
 :func:`lnsnet_superpixels` embeds the image with the feature embedder, places
 ``rows x cols ~= n_segments`` seeds on a square-cell grid, shifts them with the
 seed estimation layer, assigns every pixel to the most similar seed among the
-3x3 neighbouring cells (Student-t kernel, i.e. nearest in the embedding) and
-finally enforces connectivity, merging fragments so that the number of
-superpixels stays close to ``n_segments``.
+3x3 neighbouring cells (Student-t kernel, i.e. nearest in the embedding: the
+paper's single pass), then by default refines the assignment with a few centre
+updates (:func:`clusterseg.nn.lnsnet.cluster_pixels`; ``refine_steps=0`` keeps
+the paper's method) and finally enforces connectivity, merging fragments so
+that the number of superpixels stays close to ``n_segments``.
 
 References
 ----------
