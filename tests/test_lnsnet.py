@@ -549,6 +549,8 @@ def test_input_variants(net, blocks_image):
     _check_labels(lnsnet_superpixels(rgba, 10, weights=net), rgba.shape[:2])
     u16 = blocks_image.astype(np.uint16) * 257
     _check_labels(lnsnet_superpixels(u16, 10, weights=net), u16.shape[:2])
+    for thin in (blocks_image[:1], blocks_image[:, :1], blocks_image[:1, :1]):  # reflection padding impossible
+        _check_labels(lnsnet_superpixels(thin, 1 if thin.size == 3 else 4, weights=net), thin.shape[:2])
     tiny = blocks_image[:3, :4]
     _check_labels(lnsnet_superpixels(tiny, 1, weights=net), (3, 4))
     _check_labels(lnsnet_superpixels(tiny, 12, weights=net), (3, 4))

@@ -124,6 +124,12 @@ def seed_grid(height: int, width: int, n_segments: int) -> SeedGrid:
 
 
 # ----------------------------------------------------------------------------- modules
+def _pad1(x: torch.Tensor) -> torch.Tensor:
+    """One pixel of reflection padding (the paper's), or edge replication for images one pixel thin."""
+    mode = "reflect" if x.shape[-1] > 1 and x.shape[-2] > 1 else "replicate"
+    return F.pad(x, (1, 1, 1, 1), mode=mode)
+
+
 class FeatureEmbedder(nn.Module):
     """Feature Embedder Module (FEM) of LNSNet.
 
@@ -159,14 +165,14 @@ class FeatureEmbedder(nn.Module):
 
     # Stages before each instance norm; used by forward and by the tiled forward.
     def _stage1(self, x):
-        xp = F.pad(x, (1, 1, 1, 1), mode="reflect")
+        xp = _pad1(x)
         return torch.cat([x, self.branch1(xp), self.branch2(xp), self.branch3(xp)], dim=1)
 
     def _stage2(self, h):
-        return self.fuse(F.pad(h, (1, 1, 1, 1), mode="reflect"))
+        return self.fuse(_pad1(h))
 
     def _stage3(self, h, x):
-        return self.embed(F.pad(torch.cat([h, x], dim=1), (1, 1, 1, 1), mode="reflect"))
+        return self.embed(_pad1(torch.cat([h, x], dim=1)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.norm1(self._stage1(x)))
@@ -196,7 +202,7 @@ class FeatureEmbedder(nn.Module):
         if x.shape[0] != 1:
             return self.forward(x)
         xc = x.contiguous(memory_format=torch.channels_last)
-        xp = F.pad(xc, (1, 1, 1, 1), mode="reflect")
+        xp = _pad1(xc)
         # the two dilation-1 branches share their input: one convolution with stacked weights
         w12 = torch.cat([self.branch1.weight, self.branch2.weight], 0)
         b12 = torch.cat([self.branch1.bias, self.branch2.bias], 0)
