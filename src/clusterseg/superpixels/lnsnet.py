@@ -221,7 +221,7 @@ def lnsnet_superpixels(
         Shift the grid seeds with the seed estimation layer (``False``: grid centres).
     refine_steps : int
         Centre updates after the non-iterative first pass
-        (:func:`clusterseg.nn.lnsnet.refine_assignment`): every seed is replaced
+        (:func:`clusterseg.nn.lnsnet.cluster_pixels`): every seed is replaced
         by the mean embedding and centroid of its pixels and the pixels are
         reassigned within the local window. ``0`` is the paper's single pass.
         The default (5) is measured better than SLIC on BSDS500 and faster
