@@ -10,6 +10,7 @@ from clusterseg.nn.lnsnet import (
     LNSNet,
     LocalAssigner,
     assign_global,
+    label_sums,
     assign_local,
     cluster_pixels,
     local_candidates,
@@ -143,13 +144,15 @@ def test_local_assigner_equals_assign_local_and_sums_are_exact(h, w, k):
         flat = labels.reshape(-1)
         ref = torch.zeros(grid.n_seeds, 8, dtype=torch.float64).index_add_(0, flat, both[0].reshape(8, -1).t())
         torch.testing.assert_close(assigner.cluster_sums()[0], ref)
-    # sums of labels the assigner did not produce go through the generic path
+    # sums over arbitrary labels (the global path), channels-first and channels-last, with extra channels
     other = torch.randint(0, grid.n_seeds, (h, w))
-    ref = torch.zeros(grid.n_seeds, 6, dtype=torch.float64).index_add_(0, other.reshape(-1), z[0].reshape(6, -1).t())
-    for assigner in (LocalAssigner(z, grid), LocalAssigner(z, grid, max_cached=0)):
-        sums, counts = assigner.cluster_sums(other)
+    ref = torch.zeros(grid.n_seeds, 8, dtype=torch.float64).index_add_(0, other.reshape(-1), both[0].reshape(8, -1).t())
+    for parts in ([z, extra], [z.contiguous(memory_format=torch.channels_last), extra]):
+        sums, counts = label_sums(parts, other, grid.n_seeds)
         torch.testing.assert_close(sums, ref)
         assert torch.equal(counts.long(), torch.bincount(other.reshape(-1), minlength=grid.n_seeds))
+    with pytest.raises(RuntimeError, match="assign"):
+        LocalAssigner(z, grid).cluster_sums()
 
 
 def _kmeans_reference(z, seeds, grid, steps, spatial_weight, colour=None, colour_weight=0.0):

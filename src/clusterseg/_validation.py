@@ -237,6 +237,23 @@ def check_n_segments(n_segments: int, n_pixels: int, name: str = "n_segments") -
     return n
 
 
+def check_nonnegative(value: float, name: str) -> float:
+    """Return ``value`` as a finite ``float >= 0``, or raise ``ValueError`` naming ``name``.
+
+    Examples
+    --------
+    >>> check_nonnegative(3, "weight")
+    3.0
+    """
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    if not (np.isfinite(out) and out >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return out
+
+
 def check_labels(labels: np.ndarray, *, name: str = "labels", ndim: int | tuple[int, ...] = 2) -> np.ndarray:
     """Validate an integer label map and return it unchanged.
 

@@ -118,8 +118,9 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
     The same conversion as :func:`skimage.color.rgb2lab` with its defaults
     (sRGB companding, then the CIE 1976 L*a*b* formulas; agrees to about 1e-4),
-    about twice as fast on two cores, which matters for LNSNet, whose whole
-    inference costs a few Lab conversions.
+    written here because it is about twice as fast on two cores: with
+    scikit-image's float64 version the colour conversion alone was about 15 %
+    of an LNSNet call on a BSDS image.
 
     Parameters
     ----------

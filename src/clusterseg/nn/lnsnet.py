@@ -48,6 +48,7 @@ __all__ = [
     "local_candidates",
     "assign_local",
     "LocalAssigner",
+    "label_sums",
     "cluster_pixels",
     "assign_global",
     "sample_seeds",
@@ -491,7 +492,19 @@ def _label_sums(x: torch.Tensor, flat_labels: torch.Tensor, n: int) -> torch.Ten
     c = x.shape[1]
     if x.is_contiguous(memory_format=torch.channels_last):
         return x.new_zeros(n, c).index_add_(0, flat_labels, x[0].permute(1, 2, 0).reshape(-1, c))
-    return torch.stack([torch.bincount(flat_labels, weights=x[0, j].reshape(-1), minlength=n) for j in range(c)], 1)
+    return torch.stack([torch.bincount(flat_labels, weights=x[0, j].reshape(-1), minlength=n) for j in range(c)], 1).to(x.dtype)
+
+
+def label_sums(features: list[torch.Tensor], labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums (n, sum of C) of the pixel features of every label, and pixel counts (n,).
+
+    ``features`` are (1, C_i, H, W) tensors whose channels are concatenated in
+    the result (any memory format; nothing image-sized is copied); ``labels``
+    is an (H, W) long map with values in ``0..n-1``.
+    """
+    flat = labels.reshape(-1)
+    sums = torch.cat([_label_sums(x, flat, n) for x in features], 1)
+    return sums, torch.bincount(flat, minlength=n).to(sums.dtype)
 
 
 class LocalAssigner:
@@ -534,8 +547,8 @@ class LocalAssigner:
         self.grid, self.radius = grid, int(radius)
         _, c, h, w = z.shape
         c_all = c + (0 if extra is None else extra.shape[1])
-        _, rsizes, rtable = _cell_layout(grid.height, grid.rows, z.device)
-        _, csizes, ctable = _cell_layout(grid.width, grid.cols, z.device)
+        rfirst, rsizes, rtable = _cell_layout(grid.height, grid.rows, z.device)
+        cfirst, csizes, ctable = _cell_layout(grid.width, grid.cols, z.device)
         hm, wm = rtable.shape[1], ctable.shape[1]
         self.shape = (h, w)
         self.cached = grid.n_seeds * hm * wm * c_all <= max_cached
@@ -564,8 +577,6 @@ class LocalAssigner:
         r = torch.arange(h, device=z.device)
         cidx = torch.arange(w, device=z.device)
         ar, ac = r * grid.rows // grid.height, cidx * grid.cols // grid.width
-        rfirst, _, _ = _cell_layout(grid.height, grid.rows, z.device)
-        cfirst, _, _ = _cell_layout(grid.width, grid.cols, z.device)
         cell = ar[:, None] * grid.cols + ac[None, :]
         pos = (r - rfirst[ar])[:, None] * wm + (cidx - cfirst[ac])[None, :]
         self.pixel_slot = (cell * (hm * wm) + pos).reshape(-1)
@@ -573,14 +584,16 @@ class LocalAssigner:
     @torch.no_grad()
     def __call__(self, seed_feats: torch.Tensor) -> torch.Tensor:
         """Label (H, W) long of the nearest candidate seed of every pixel."""
-        if not self.cached:
-            self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
-            return self._last
-        self._assign_layout(seed_feats)
+        self.assign(seed_feats)
         return self.labels()
 
-    def _assign_layout(self, seed_feats: torch.Tensor) -> None:
-        """Nearest candidate of every slot of the cell layout (pixel labels are mapped on demand)."""
+    @torch.no_grad()
+    def assign(self, seed_feats: torch.Tensor) -> None:
+        """Assign every pixel to its nearest candidate seed; read the result with :meth:`labels`
+        or :meth:`cluster_sums` (the cached layout maps labels back to pixels only when asked)."""
+        if not self.cached:
+            self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
+            return
         nb = seed_feats[self.ids]  # (K, R, C)
         # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
         sq = (nb * nb).sum(-1).masked_fill(self.invalid, float("inf"))[:, :, None]
@@ -589,48 +602,36 @@ class LocalAssigner:
         self._last = None
 
     def labels(self) -> torch.Tensor:
-        """Pixel labels (H, W) of the last assignment (mapped back from the cell layout once)."""
+        """Pixel labels (H, W) of the last assignment."""
         if self._last is None:
+            if self._best is None:
+                raise RuntimeError("no assignment yet: call assign() first")
             labels = self.ids.gather(1, self._best).reshape(-1)[self.pixel_slot]
             self._last = labels.reshape(self.shape)
         return self._last
 
     @torch.no_grad()
-    def cluster_sums(self, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sum of ``z`` (K, C) and pixel count (K,) of every seed's pixels.
+    def cluster_sums(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum of the features (K, C) and pixel count (K,) of every seed in the last assignment.
 
-        ``labels=None`` sums over the last assignment, in the cell layout (a
-        one-hot batched matrix product per cell, then K x R partial sums),
-        which avoids a contended scatter over all pixels; otherwise over the
-        given (H, W) seed labels.
+        The cached layout sums per cell with a one-hot batched matrix product,
+        then adds the K x R partial sums, which avoids a contended scatter over
+        all pixels; the tiled fallback uses :func:`label_sums`.
         """
         n_seeds = self.grid.n_seeds
-        if labels is None and self.cached and self._best is not None:
-            c = self.zc_t.shape[1]
-            r = self.ids.shape[1]
-            k, m = self._best.shape
-            onehot = self.zc_t.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
-            part = torch.bmm(self.zc_t, onehot.transpose(1, 2))  # (K, C, R)
-            flat_ids = self.ids.reshape(-1)
-            sums = self.zc_t.new_zeros(n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
-            counts = self.zc_t.new_zeros(n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
-            return sums, counts
-        if labels is None:
-            labels = self.labels() if self.cached else self._last
-        if labels is None:
-            raise RuntimeError("no assignment yet: pass labels")
-        if self.cached:  # arbitrary labels: sum over the slots that hold a pixel of their own cell
-            own = self.slot_weight.reshape(-1) > 0
-            slot_labels = labels.new_empty(own.shape[0])
-            slot_labels[self.pixel_slot] = labels.reshape(-1)
-            feats = self.zc_t.transpose(1, 2).reshape(-1, self.zc_t.shape[1])[own]
-            flat = slot_labels[own]
-        else:
-            flat = labels.reshape(-1)
-            sums = torch.cat([_label_sums(t, flat, n_seeds).to(self.z.dtype) for t in (self.z, self.extra) if t is not None], 1)
-            return sums, torch.bincount(flat, minlength=n_seeds).to(self.z.dtype)
-        sums = feats.new_zeros(n_seeds, feats.shape[1]).index_add_(0, flat, feats)
-        return sums, torch.bincount(flat, minlength=n_seeds).to(feats.dtype)
+        if not self.cached:
+            parts = [t for t in (self.z, self.extra) if t is not None]
+            return label_sums(parts, self.labels(), n_seeds)
+        if self._best is None:
+            raise RuntimeError("no assignment yet: call assign() first")
+        c, r = self.zc_t.shape[1], self.ids.shape[1]
+        k, m = self._best.shape
+        onehot = self.zc_t.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
+        part = torch.bmm(self.zc_t, onehot.transpose(1, 2))  # (K, C, R)
+        flat_ids = self.ids.reshape(-1)
+        sums = self.zc_t.new_zeros(n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
+        counts = self.zc_t.new_zeros(n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
+        return sums, counts
 
 
 @torch.no_grad()
@@ -709,63 +710,53 @@ def cluster_pixels(
     .. [1] R. Achanta et al., "SLIC Superpixels Compared to State-of-the-Art
            Superpixel Methods", TPAMI 2012.
     """
+    if assignment not in ("local", "global"):
+        raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
     _, c, h, w = z.shape
     steps = int(refine_steps)
-    extra, extra_seeds = [], []  # channels used by the updates only, and their values at the seeds
+    extra, fallback = None, seed_feats  # fallback: the centre of a seed that wins no pixel
     if steps > 0 and (spatial_weight > 0 or (colour is not None and colour_weight > 0)):
         if seed_rows is None or seed_cols is None:
             centre_r, centre_c = grid.centres(z.device, z.dtype)
             seed_rows = centre_r[:, None].expand(grid.rows, grid.cols).reshape(-1)
             seed_cols = centre_c[None, :].expand(grid.rows, grid.cols).reshape(-1)
+        parts, at_seeds = [], []  # channels used by the updates only, and their values at the seeds
         if colour is not None and colour_weight > 0:
-            scale = math.sqrt(float(colour_weight))
-            extra.append(colour.to(z.dtype) * scale)
-            extra_seeds.append(sample_seeds(colour.to(z.dtype), seed_rows, seed_cols) * scale)
+            colour = colour.to(z.dtype) * math.sqrt(float(colour_weight))
+            parts.append(colour)
+            at_seeds.append(sample_seeds(colour, seed_rows, seed_cols))
         if spatial_weight > 0:
             scale = math.sqrt(float(spatial_weight))
             rr = torch.arange(h, device=z.device, dtype=z.dtype) * (scale / grid.cell_h)
             cc = torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w)
-            extra.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
-            extra_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
-    if extra:  # channels-last like z, so that the cell layout gathers whole pixel rows
-        parts, extra = extra, torch.empty(
-            (1, sum(t.shape[1] for t in extra), h, w), device=z.device, dtype=z.dtype, memory_format=torch.channels_last
-        )
+            parts.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
+            at_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
+        # channels-last like z, so that the cell layout gathers whole pixel rows
+        extra = torch.empty((1, sum(t.shape[1] for t in parts), h, w), device=z.device, dtype=z.dtype,
+                            memory_format=torch.channels_last)
         torch.cat(parts, 1, out=extra)
-    else:
-        extra = None
-    if extra is not None:
+        fallback = torch.cat([seed_feats] + at_seeds, 1)
         # the first pass gives the seeds zero extra features: since the per-pixel
         # |z|^2 term is omitted from the comparison, it then ignores those channels
-        fallback = torch.cat([seed_feats] + extra_seeds, 1)  # a seed that wins no pixel keeps its own values
         seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], extra.shape[1])], 1)
-    else:
-        fallback = seed_feats
-    if assignment not in ("local", "global"):
-        raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
+    features = [z] if extra is None else [z, extra]
     if assignment == "global":
-        zg = z if extra is None else torch.cat([z, extra], 1)
+        zg = torch.cat(features, 1)
         labels = assign_global(zg, seed_feats)
-        if steps <= 0:
-            return labels
-    assigner = LocalAssigner(z, grid, extra=extra)  # the global path uses only its cluster sums
-    if assignment == "local":
-        if steps > 0 and assigner.cached:
-            assigner._assign_layout(seed_feats)  # the first update reads the layout: no pixel labels needed
-        else:
-            labels = assigner(seed_feats)
-    seeds = fallback
-    for step in range(steps):
-        sums, counts = assigner.cluster_sums(None if assignment == "local" else labels)
-        counts = counts[:, None]
-        seeds = torch.where(counts > 0, sums / counts.clamp_min(1), seeds)
-        if assignment == "global":
+        seeds = fallback
+        for _ in range(steps):
+            sums, counts = label_sums(features, labels, grid.n_seeds)
+            seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
             labels = assign_global(zg, seeds)
-        elif assigner.cached and step < steps - 1:
-            assigner._assign_layout(seeds)  # the sums of the next step read the layout: no pixel labels yet
-        else:
-            labels = assigner(seeds)
-    return labels
+        return labels
+    assigner = LocalAssigner(z, grid, extra=extra)
+    assigner.assign(seed_feats)
+    seeds = fallback
+    for _ in range(steps):
+        sums, counts = assigner.cluster_sums()
+        seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
+        assigner.assign(seeds)
+    return assigner.labels()
 
 
 def sample_seeds(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:

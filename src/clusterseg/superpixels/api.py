@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_image, check_n_segments, to_float_rgb
+from .._validation import check_image, check_n_segments, check_nonnegative, to_float_rgb
 from . import classical
 from .connectivity import enforce_connectivity
 
@@ -204,14 +204,10 @@ def superpixels(
     height, width = rgb.shape[:2]
     n_pixels = height * width
     n_segments = check_n_segments(n_segments, n_pixels)
-    min_size_factor = float(min_size_factor)
-    if not (np.isfinite(min_size_factor) and min_size_factor >= 0):
-        raise ValueError(f"min_size_factor must be a finite number >= 0, got {min_size_factor}")
+    min_size_factor = check_nonnegative(min_size_factor, "min_size_factor")
     min_size = int(min_size_factor * n_pixels / n_segments)
     if compactness is not None:
-        compactness = float(compactness)
-        if not (np.isfinite(compactness) and compactness >= 0):
-            raise ValueError(f"compactness must be a finite number >= 0, got {compactness}")
+        compactness = check_nonnegative(compactness, "compactness")
 
     if key == "lnsnet":
         # lazy: needs torch and the shipped weights

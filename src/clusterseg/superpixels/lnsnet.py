@@ -291,7 +291,7 @@ def lnsnet_superpixels(
     >>> labels.shape, labels.dtype
     ((32, 48), dtype('int32'))
     """
-    from clusterseg._validation import check_n_segments, to_float_rgb
+    from clusterseg._validation import check_n_segments, check_nonnegative, to_float_rgb
 
     if compactness is not None:
         raise ValueError("method 'lnsnet' has no compactness parameter")
@@ -301,18 +301,8 @@ def lnsnet_superpixels(
         raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
     if int(refine_steps) != refine_steps or refine_steps < 0:
         raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps}")
-    try:
-        spatial_weight = float(spatial_weight)
-    except (TypeError, ValueError):
-        raise ValueError(f"spatial_weight must be a number, got {spatial_weight!r}") from None
-    if not np.isfinite(spatial_weight) or spatial_weight < 0:
-        raise ValueError(f"spatial_weight must be a finite number >= 0, got {spatial_weight}")
-    try:
-        colour_weight = float(colour_weight)
-    except (TypeError, ValueError):
-        raise ValueError(f"colour_weight must be a number, got {colour_weight!r}") from None
-    if not np.isfinite(colour_weight) or colour_weight < 0:
-        raise ValueError(f"colour_weight must be a finite number >= 0, got {colour_weight}")
+    spatial_weight = check_nonnegative(spatial_weight, "spatial_weight")
+    colour_weight = check_nonnegative(colour_weight, "colour_weight")
     if min_size_factor < 0 or max_size_factor <= 0:
         raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
     rgb = to_float_rgb(image, channel_axis=channel_axis)

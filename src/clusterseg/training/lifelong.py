@@ -31,6 +31,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from clusterseg._validation import check_nonnegative
 from clusterseg.features import lab_xy_features
 from clusterseg.nn.losses import (
     homogeneity_loss,
@@ -422,8 +423,7 @@ def train_lnsnet(
         raise ValueError(f"max_loss must be > 0, got {max_loss}")
     for name, value in (("homogeneity_weight", homogeneity_weight), ("compactness", compactness),
                         ("cluster_weight", cluster_weight), ("seed_window", seed_window)):
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+        check_nonnegative(value, name)
     if iters_feature < 0 or iters_seed < 0 or iters_feature + iters_seed == 0:
         raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
     if isinstance(contours, str) and contours not in ("sobel", "canny") and not Path(contours).is_dir():
