@@ -9,6 +9,7 @@ from .instances import (
     InstanceSample,
     cityscapes_instances,
     dsb2018,
+    image_modality,
     split_by_name,
 )
 
@@ -24,6 +25,7 @@ __all__ = [
     "cityscapes_instances",
     "data_root",
     "dsb2018",
+    "image_modality",
     "read_bsds_ground_truth",
     "split_by_name",
 ]

@@ -86,6 +86,7 @@ def instances(
     tile_size: int = 1024,
     tile_overlap: int = 64,
     device: str | None = None,
+    precision: str = "auto",
     **clustering: Any,
 ) -> InstanceResult:
     """Segment object instances with spatial embeddings and learned bandwidths.
@@ -116,6 +117,10 @@ def instances(
         borders.
     device : str, optional
         ``"cpu"``, ``"cuda"``...; default: CUDA when available.
+    precision : {"auto", "float32", "bfloat16"}, optional
+        ``"auto"`` runs the network under bfloat16 autocast where the
+        hardware supports it natively (CPUs with AVX512-BF16 or AMX, recent
+        GPUs), about twice as fast, else in float32.
     **clustering
         Overrides of the model's clustering thresholds: ``fg_threshold``,
         ``seed_threshold``, ``min_size``, ``min_unclustered`` (see
@@ -151,5 +156,5 @@ def instances(
     if net.device != target:
         net = net.to(target)
     labels, scores = net.segment(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
-                                 tile_overlap=tile_overlap, **clustering)
+                                 tile_overlap=tile_overlap, precision=precision, **clustering)
     return InstanceResult(labels, scores)

@@ -30,6 +30,7 @@ from torch import nn
 from .._validation import check_image, to_float_rgb
 from ..features import normalize_percentile
 from ..nn.erfnet import BranchedERFNet
+from ..nn.precision import autocast
 from ..training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .clustering import ClusteringParams, cluster_embeddings
 from .embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid
@@ -197,12 +198,13 @@ class SpatialEmbeddingModel(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _tile_maps(self, x: torch.Tensor, tta: bool) -> _Maps:
+    def _tile_maps(self, x: torch.Tensor, tta: bool, precision: str = "float32") -> _Maps:
         """Averaged maps of one ``(3, h, w)`` tile (offsets in the original frame)."""
         transforms = d4_transforms() if tta and min(x.shape[-2:]) >= 2 else [(0, False)]
         acc = None
         for k, flip in transforms:
-            raw = self(_apply(x[None], k, flip))[0]
+            with autocast(x.device, precision):
+                raw = self(_apply(x[None], k, flip))[0].float()
             offset = torch.einsum("ij,jhw->ihw", _vector_map(k, flip, raw.device), torch.tanh(raw[:2]))
             sigma = raw[2 : 2 + self.n_sigma]
             if self.n_sigma == 2 and k % 2 == 1:  # x and y bandwidths swap under a quarter turn
@@ -236,6 +238,7 @@ class SpatialEmbeddingModel(nn.Module):
         tta: bool = False,
         tile_size: int = 1024,
         tile_overlap: int = 64,
+        precision: str = "auto",
     ) -> dict[str, np.ndarray]:
         """Dense maps of an image: ``embedding`` (2, H, W), ``sigma`` (n_sigma, H, W), ``seed`` (n_classes, H, W).
 
@@ -244,13 +247,18 @@ class SpatialEmbeddingModel(nn.Module):
         borders are discarded), and embeddings are expressed in the full
         image's coordinates, so objects crossing tile borders are clustered
         as one. Peak memory of the network is bounded by the tile size.
+        ``precision="auto"`` runs the network under bfloat16 autocast where
+        the hardware supports it natively (:mod:`clusterseg.nn.precision`),
+        ``"float32"`` forces full precision.
         """
         x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles))
-        return self.predict_prepared(x, tta=tta, tile_size=tile_size, tile_overlap=tile_overlap)
+        return self.predict_prepared(x, tta=tta, tile_size=tile_size, tile_overlap=tile_overlap,
+                                     precision=precision)
 
     @torch.no_grad()
     def predict_prepared(
-        self, x: torch.Tensor, *, tta: bool = False, tile_size: int = 1024, tile_overlap: int = 64
+        self, x: torch.Tensor, *, tta: bool = False, tile_size: int = 1024, tile_overlap: int = 64,
+        precision: str = "auto",
     ) -> dict[str, np.ndarray]:
         """:meth:`predict_maps` of an already normalised ``(3, H, W)`` input (see :func:`prepare_image`)."""
         if tile_size < 64 or tile_size % 8:
@@ -266,7 +274,7 @@ class SpatialEmbeddingModel(nn.Module):
         try:
             for r0, r1, kr0, kr1 in self._tiles(h, tile_size, tile_overlap):
                 for c0, c1, kc0, kc1 in self._tiles(w, tile_size, tile_overlap):
-                    maps = self._tile_maps(x[:, r0:r1, c0:c1].to(self.device), tta)
+                    maps = self._tile_maps(x[:, r0:r1, c0:c1].to(self.device), tta, precision)
                     rows, cols = slice(kr0 - r0, kr1 - r0), slice(kc0 - c0, kc1 - c0)
                     offset[:, kr0:kr1, kc0:kc1] = maps.offset[:, rows, cols].cpu().numpy()
                     sigma[:, kr0:kr1, kc0:kc1] = maps.sigma[:, rows, cols].cpu().numpy()
@@ -284,6 +292,7 @@ class SpatialEmbeddingModel(nn.Module):
         tile_size: int = 1024,
         tile_overlap: int = 64,
         class_index: int = 0,
+        precision: str = "auto",
         **clustering: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Instance labels ``(H, W)`` int32 and per-label scores of one image.
@@ -298,5 +307,5 @@ class SpatialEmbeddingModel(nn.Module):
             raise TypeError(f"unknown clustering parameters: {sorted(unknown)}")
         params = dataclasses.replace(self.clustering, **clustering)
         maps = self.predict_maps(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
-                                 tile_overlap=tile_overlap)
+                                 tile_overlap=tile_overlap, precision=precision)
         return cluster_embeddings(maps["embedding"], maps["sigma"], maps["seed"][class_index], params)

@@ -38,10 +38,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from ..augment import augment_modality, resize_pair
 from ..instances.clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import dsb_score
+from ..nn.precision import autocast, resolve_precision
 from .checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops",
@@ -75,6 +77,10 @@ class InstanceTrainingConfig:
     w_seed: float = 1.0
     foreground_weight: float = 10.0
     object_crop_fraction: float = 0.5
+    augment: bool = True  # imaging-modality augmentation (clusterseg.augment.augment_modality)
+    scale_range: tuple[float, float] = (0.5, 2.0)  # zoom factors drawn log-uniformly
+    p_scale: float = 0.5  # probability of a zoomed crop
+    precision: str = "auto"  # bfloat16 autocast where the hardware supports it, else float32
     val_every: int = 1
     seed: int = 0
 
@@ -91,6 +97,12 @@ class InstanceTrainingConfig:
             raise ValueError(f"object_crop_fraction must be in [0, 1], got {self.object_crop_fraction}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be >= 1, got {self.val_every}")
+        low, high = self.scale_range
+        if not 0 < low <= 1 <= high:
+            raise ValueError(f"scale_range must satisfy 0 < low <= 1 <= high, got {self.scale_range}")
+        if not 0 <= self.p_scale <= 1:
+            raise ValueError(f"p_scale must be in [0, 1], got {self.p_scale}")
+        resolve_precision(self.precision)
 
 
 @dataclasses.dataclass
@@ -124,8 +136,12 @@ class InstanceCrops(torch.utils.data.Dataset):
     Each item picks an image (a permutation of the images per epoch), then
     with probability ``object_crop_fraction`` a crop centred (with jitter) on
     a random object, else a uniformly random crop; images smaller than the
-    crop are padded (image with its median, labels with background). Random
-    horizontal flip and quarter turn.
+    crop are padded (image with its median, labels with background). With
+    probability ``p_scale`` the window is zoomed by a factor drawn
+    log-uniformly from ``scale_range``; then a random horizontal flip and
+    quarter turn and, if ``augment``, an imaging-modality variant
+    (:func:`clusterseg.augment.augment_modality`: stain rendering, inversion,
+    colour, grey, gamma, contrast, blur, noise, percentiles).
     """
 
     def __init__(self, samples: Sequence[PreparedSample], config: InstanceTrainingConfig) -> None:
@@ -149,32 +165,50 @@ class InstanceCrops(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
+    def _zoom(self, rng: np.random.Generator) -> float:
+        low, high = self.config.scale_range
+        if low == high == 1.0 or rng.random() >= self.config.p_scale:
+            return 1.0
+        return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
         sample = self.samples[self._order[index % len(self.samples)]]
-        image, labels = sample.image, sample.labels
-        c = cfg.crop
-        h, w = labels.shape
-        if h < c or w < c:
-            ph, pw = max(0, c - h), max(0, c - w)
-            fill = float(np.median(image))
-            image = np.pad(image, ((0, 0), (0, ph), (0, pw)), constant_values=fill)
-            labels = np.pad(labels, ((0, ph), (0, pw)))
-            h, w = labels.shape
-        if len(sample.centres) and rng.random() < cfg.object_crop_fraction:
-            centre = sample.centres[rng.integers(len(sample.centres))] + rng.uniform(-c / 4, c / 4, 2)
-            r0 = int(np.clip(round(centre[0] - c / 2), 0, h - c))
-            c0 = int(np.clip(round(centre[1] - c / 2), 0, w - c))
-        else:
-            r0, c0 = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-        x = image[:, r0 : r0 + c, c0 : c0 + c]
-        y = labels[r0 : r0 + c, c0 : c0 + c]
+        # A zoom z > 1 enlarges objects: read a window of crop / z pixels and resize it to the crop.
+        window = max(8, int(round(cfg.crop / self._zoom(rng))))
+        x, y = _random_window(sample, window, cfg.object_crop_fraction, rng)
+        if window != cfg.crop:
+            x, y = resize_pair(x, y, cfg.crop)
         if rng.random() < 0.5:
             x, y = x[:, :, ::-1], y[:, ::-1]
         k = int(rng.integers(4))
         x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+        if cfg.augment:
+            x = augment_modality(x, rng)
         return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y).astype(np.int64))
+
+
+def _random_window(
+    sample: PreparedSample, size: int, object_fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A ``size`` x ``size`` window of a sample, centred (with jitter) on a random object with
+    probability ``object_fraction``, else uniformly placed; images smaller than the window are
+    padded (image with its median, labels with background)."""
+    image, labels = sample.image, sample.labels
+    h, w = labels.shape
+    if h < size or w < size:
+        ph, pw = max(0, size - h), max(0, size - w)
+        image = np.pad(image, ((0, 0), (0, ph), (0, pw)), constant_values=float(np.median(image)))
+        labels = np.pad(labels, ((0, ph), (0, pw)))
+        h, w = labels.shape
+    if len(sample.centres) and rng.random() < object_fraction:
+        centre = sample.centres[rng.integers(len(sample.centres))] + rng.uniform(-size / 4, size / 4, 2)
+        r0 = int(np.clip(round(centre[0] - size / 2), 0, h - size))
+        c0 = int(np.clip(round(centre[1] - size / 2), 0, w - size))
+    else:
+        r0, c0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
+    return image[:, r0 : r0 + size, c0 : c0 + size], labels[r0 : r0 + size, c0 : c0 + size]
 
 
 def _predict_all(model: SpatialEmbeddingModel, samples: Sequence[PreparedSample]) -> list[dict[str, np.ndarray]]:
@@ -281,7 +315,8 @@ def train_instances(
     start_epoch, best_score, history = 0, -math.inf, []
     if resume and last_path.exists():
         state = load_checkpoint(last_path, required_keys=("model", "optimizer", "epoch", "config"))
-        check_resume_config(state["config"], dataclasses.asdict(config), last_path, ignore=("epochs", "val_every"))
+        check_resume_config(state["config"], dataclasses.asdict(config), last_path,
+                            ignore=("epochs", "val_every", "precision"))
         model.load_state_dict(SpatialEmbeddingModel.from_checkpoint(state["model"]).state_dict())
         optimizer.load_state_dict(state["optimizer"])
         start_epoch, best_score, history = int(state["epoch"]), float(state["best_score"]), list(state.get("history", []))
@@ -317,7 +352,9 @@ def train_instances(
             model.train()
             sums = np.zeros(4)
             for x, y in loader:
-                terms = criterion(model(x.to(device)), y.to(device))
+                with autocast(device, config.precision):
+                    raw = model(x.to(device))
+                terms = criterion(raw.float(), y.to(device))
                 if not torch.isfinite(terms.total):
                     raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; last checkpoint: {last_path}")
                 optimizer.zero_grad(set_to_none=True)
