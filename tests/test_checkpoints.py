@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from clusterseg.training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from clusterseg.io.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def test_round_trip(tmp_path):
@@ -58,7 +58,7 @@ def test_checkpoint_file_mode_follows_umask(tmp_path):
     import os
     import stat
 
-    from clusterseg.training.checkpoints import save_checkpoint
+    from clusterseg.io.checkpoints import save_checkpoint
 
     old = os.umask(0o022)
     try:

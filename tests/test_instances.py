@@ -16,7 +16,7 @@ from clusterseg.instances.loss import SpatialEmbeddingLoss
 from clusterseg.instances.model import SpatialEmbeddingModel, _vector_map, d4_transforms
 from clusterseg.nn.erfnet import BranchedERFNet
 from clusterseg.nn.lovasz import lovasz_hinge
-from clusterseg.training.checkpoints import CheckpointError
+from clusterseg.io.checkpoints import CheckpointError
 
 
 # --------------------------------------------------------------------------- Lovasz hinge

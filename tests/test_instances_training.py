@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from clusterseg.cli import app
 from clusterseg.instances.model import SpatialEmbeddingModel
 from clusterseg.io import write_image, write_labels
-from clusterseg.training.checkpoints import CheckpointError
+from clusterseg.io.checkpoints import CheckpointError
 from clusterseg.training.instances import InstanceCrops, InstanceTrainingConfig, prepare_samples, train_instances
 
 TINY = dict(epochs=2, crop=64, batch_size=4, width=0.25)

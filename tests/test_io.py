@@ -205,7 +205,7 @@ def test_write_labels_bad_input(tmp_path):
 
 def test_read_labels_rejects_colour_and_fractional(tmp_path):
     write_image(tmp_path / "rgb.png", np.zeros((3, 3, 3), np.uint8))
-    with pytest.raises(ValueError, match="must be 2-D"):
+    with pytest.raises(ValueError, match="colour image .* not a label map.*rgb=.unique"):
         read_labels(tmp_path / "rgb.png")
     np.save(tmp_path / "frac.npy", np.array([[0.5, 1.0]]))
     with pytest.raises(ValueError, match="non-integer"):

@@ -602,7 +602,7 @@ def test_weights_file_round_trip(net, blocks_image, tmp_path):
     a = lnsnet_superpixels(blocks_image, 16, weights=net)
     b = lnsnet_superpixels(blocks_image, 16, weights=path)
     assert np.array_equal(a, b)
-    from clusterseg.training.checkpoints import CheckpointError
+    from clusterseg.io.checkpoints import CheckpointError
 
     (tmp_path / "junk.pt").write_bytes(b"junk")
     with pytest.raises(CheckpointError):

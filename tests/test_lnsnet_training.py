@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from clusterseg.nn.lnsnet import LNSNet
-from clusterseg.training.checkpoints import load_checkpoint
+from clusterseg.io.checkpoints import load_checkpoint
 from clusterseg.training.contours import canny_contours, contour_map, folder_contours, sobel_contours
 from clusterseg.training.lifelong import _set_phase, lnsnet_losses, load_lnsnet, train_lnsnet
 
@@ -65,7 +65,7 @@ def test_resume_continues_exactly(image_dir, tmp_path):
 
 
 def test_resume_refuses_changed_hyper_parameters(image_dir, tmp_path):
-    from clusterseg.training.checkpoints import CheckpointError
+    from clusterseg.io.checkpoints import CheckpointError
 
     run = tmp_path / "run"
     train_lnsnet(sorted(image_dir.iterdir())[:1], run, **KW)

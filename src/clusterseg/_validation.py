@@ -299,6 +299,17 @@ def check_labels(labels: np.ndarray, *, name: str = "labels", ndim: int | tuple[
     return labels
 
 
+def _check_int64_range(arr: np.ndarray, name: str) -> None:
+    """Labels beyond int64 (uint64 above 2**63 - 1, huge floats) would wrap around on conversion."""
+    if arr.dtype == np.uint64 or np.issubdtype(arr.dtype, np.floating):
+        high, low = arr.max(), arr.min()
+        if high > np.iinfo(np.int64).max or low < np.iinfo(np.int64).min:
+            raise ValueError(
+                f"{name} holds values beyond the int64 range (maximum {high}); relabel them, e.g. with "
+                "skimage.segmentation.relabel_sequential"
+            )
+
+
 def as_int_labels(
     labels, *, name: str = "labels", ndim: int | None = None, non_negative: bool = False
 ) -> np.ndarray:
@@ -349,6 +360,7 @@ def as_int_labels(
             raise ValueError(f"{name} contains NaN or infinite values")
         if not np.all(arr == np.round(arr)):
             raise ValueError(f"{name} must hold integer labels, got non-integer float values")
+    _check_int64_range(arr, name)
     arr = arr.astype(np.int64, copy=False)
     if non_negative and arr.min() < 0:
         raise ValueError(f"{name} must be non-negative, found {arr.min()}")

@@ -32,7 +32,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
-from ..io.read import natural_sort_key, read_image
+from ..io.read import natural_sort_key, read_image, read_label_image
 from ._paths import DATA_ENV_VAR, data_root
 
 __all__ = [
@@ -101,10 +101,9 @@ def _label_problem(array: np.ndarray) -> str | None:
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
     if array.ndim != 2:
-        return (
-            f"label image must be a single-channel 2-D image, got shape {array.shape} "
-            "(a multi-channel label image?)"
-        )
+        hint = (" (a multi-channel, colour-coded label image: convert it with clusterseg.io.rgb_to_labels, or save the "
+                "label images as grey or palette PNG / TIFF)" if array.ndim == 3 else "")
+        return f"label image must be a single-channel 2-D image, got shape {array.shape}{hint}"
     kind = array.dtype.kind
     if kind == "b":
         return None
@@ -192,7 +191,7 @@ class _PairedDataset(Sequence):
         name = self._name(index)
         image_path, label_path = self._image_paths[name], self._label_paths[name]
         image = read_image(image_path)
-        labels = self._labels_from_raw(read_image(label_path), label_path)
+        labels = self._labels_from_raw(read_label_image(label_path), label_path)
         if image.shape[:2] != labels.shape:
             raise ValueError(
                 f"sample {name!r}: image '{image_path}' has size {image.shape[:2]} but "
@@ -286,7 +285,7 @@ class _PairedDataset(Sequence):
             except (OSError, ValueError) as exc:
                 problems.append(f"{name}: cannot read image: {exc}")
             try:
-                raw = read_image(label_path)
+                raw = read_label_image(label_path)
             except (OSError, ValueError) as exc:
                 problems.append(f"{name}: cannot read label image: {exc}")
                 _report(progress, done, total)
@@ -761,7 +760,7 @@ class CityscapesInstances(_PairedDataset):
             ``self[index].labels`` (e.g. ``{1: 26, 2: 24}``: car, person).
         """
         path = self.label_path(index)
-        _, classes = _select_instances(_as_labels(read_image(path), path), np.asarray(self.class_ids))
+        _, classes = _select_instances(_as_labels(read_label_image(path), path), np.asarray(self.class_ids))
         return classes
 
     def __repr__(self) -> str:

@@ -31,7 +31,7 @@ from .._validation import check_image, to_float_rgb
 from ..features import normalize_percentile
 from ..nn.erfnet import BranchedERFNet
 from ..nn.precision import autocast
-from ..training.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
 from .clustering import ClusteringParams, cluster_embeddings
 from .embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid
 
@@ -178,12 +178,7 @@ class SpatialEmbeddingModel(nn.Module):
             raise CheckpointError(f"{source} is not a clusterseg spatial-embedding model")
         config = dict(obj["config"])
         config["percentiles"] = tuple(config.get("percentiles", (1.0, 99.8)))
-        try:
-            model = cls(**config, metadata=obj.get("metadata"))
-            model.load_state_dict(obj["state_dict"])
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise CheckpointError(f"{source} does not match the model: {exc}") from exc
-        return model.eval()
+        return build_checked(lambda: cls(**config, metadata=obj.get("metadata")), obj["state_dict"], source).eval()
 
     @classmethod
     def load(cls, path: str | Path) -> SpatialEmbeddingModel:

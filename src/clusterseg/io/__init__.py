@@ -14,9 +14,11 @@ from .read import (
     natural_sort_key,
     read_frames,
     read_image,
+    read_label_image,
     read_labels,
     read_video,
     read_volume,
+    rgb_to_labels,
 )
 from .write import atomic_write, write_gif, write_image, write_labels, write_video
 
@@ -29,9 +31,11 @@ __all__ = [
     "natural_sort_key",
     "read_frames",
     "read_image",
+    "read_label_image",
     "read_labels",
     "read_video",
     "read_volume",
+    "rgb_to_labels",
     "write_gif",
     "write_image",
     "write_labels",

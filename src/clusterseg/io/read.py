@@ -27,13 +27,16 @@ from .._validation import check_image
 __all__ = [
     "IMAGE_EXTENSIONS",
     "FrameSequence",
+    "image_size",
     "iter_video",
     "list_frames",
     "natural_sort_key",
     "read_frames",
     "read_image",
+    "read_label_image",
     "read_labels",
     "read_video",
+    "rgb_to_labels",
     "read_volume",
 ]
 
@@ -41,6 +44,10 @@ PathLike = str | os.PathLike
 
 #: File extensions recognised as single images (and as video frames).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".npy")
+#: Images above this many pixels are refused before decoding (decompression-bomb guard, twice
+#: Pillow's warning limit; about 13,400 x 13,400). The ``CLUSTERSEG_MAX_IMAGE_PIXELS``
+#: environment variable overrides it.
+MAX_IMAGE_PIXELS = 178_956_970
 _TIFF = (".tif", ".tiff")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -108,7 +115,61 @@ def _read_tiff(path: Path) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
-def _read_any(path: Path) -> np.ndarray:
+def max_image_pixels() -> int:
+    """The largest image (in pixels) that the readers decode; see :data:`MAX_IMAGE_PIXELS`."""
+    value = os.environ.get("CLUSTERSEG_MAX_IMAGE_PIXELS")
+    if value is None:
+        return MAX_IMAGE_PIXELS
+    try:
+        return int(float(value))
+    except ValueError:
+        raise ValueError(f"CLUSTERSEG_MAX_IMAGE_PIXELS must be a number of pixels, got {value!r}") from None
+
+
+def _check_size(path: Path, width: int, height: int) -> None:
+    limit = max_image_pixels()
+    if width * height > limit:
+        raise ValueError(
+            f"'{path}' is {width} x {height} pixels ({width * height / 1e6:.0f} Mpx), above the limit of "
+            f"{limit / 1e6:.0f} Mpx that protects against decompression bombs; if you trust the file, "
+            "raise the limit with the CLUSTERSEG_MAX_IMAGE_PIXELS environment variable or "
+            "clusterseg.io.read.MAX_IMAGE_PIXELS"
+        )
+
+
+def _read_pillow(path: Path, *, palette_indices: bool) -> np.ndarray:
+    """Decode PNG/JPEG/BMP/GIF (first frame) with Pillow.
+
+    Palette images give their indices when ``palette_indices`` (label maps in
+    VOC / CVPPP / DAVIS style), else their colours; CMYK is converted to RGB
+    (Pillow's conversion, as image viewers show it).
+    """
+    from PIL import Image
+
+    # Pillow's own guard (a warning, then a terse error) is replaced by ours, checked on the header
+    # before decoding, whose message says how to allow a trusted file.
+    previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+    try:
+        with Image.open(path) as img:
+            _check_size(path, *img.size)
+            return _pillow_array(img, palette_indices)
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
+def _pillow_array(img, palette_indices: bool) -> np.ndarray:
+    if img.mode in ("P", "PA"):
+        if palette_indices:
+            return np.asarray(img.convert("P") if img.mode == "PA" else img)
+        img = img.convert("RGBA" if img.has_transparency_data else "RGB")
+    elif img.mode == "CMYK":
+        img = img.convert("RGB")
+    elif img.mode == "1":
+        img = img.convert("L")
+    return np.asarray(img)
+
+
+def _read_any(path: Path, *, palette_indices: bool = False) -> np.ndarray:
     """Decode ``path`` by extension, mapping decoder errors to ValueError."""
     suffix = path.suffix.lower()
     try:
@@ -124,17 +185,7 @@ def _read_any(path: Path) -> np.ndarray:
             if header is not None and header[0] == 16 and header[1] in (2, 4, 6):
                 array = _read_png16_colour(path)
             else:
-                import imageio.v3 as iio
-
-                try:
-                    array = iio.imread(path, plugin="pillow")
-                except OSError as exc:
-                    if "can not handle" in str(exc):
-                        raise ValueError(
-                            f"cannot read '{path}': not a valid image file "
-                            "(corrupt, truncated or an unsupported format)"
-                        ) from exc
-                    raise
+                array = _read_pillow(path, palette_indices=palette_indices)
     except (FileNotFoundError, ValueError) as exc:
         if isinstance(exc, ValueError) and str(path) in str(exc):
             raise
@@ -235,14 +286,57 @@ def read_volume(path: PathLike) -> np.ndarray:
     return _validate(array, path, allow_3d=True, channel_axis=-1 if array.ndim == 4 else None)
 
 
-def read_labels(path: PathLike) -> np.ndarray:
+def read_label_image(path: PathLike) -> np.ndarray:
+    """Decode a label file as stored: palette PNGs give their indices, not their colours.
+
+    The raw reader behind :func:`read_labels` and the instance data sets; no
+    check of dtype or range (callers check and name the problem).
+    """
+    return _read_any(_existing_file(path), palette_indices=True)
+
+
+def _rgb_label_hint(path: Path, shape: tuple[int, ...]) -> str:
+    return (
+        f"'{path}' holds a colour image of shape {shape}, not a label map. Label maps are single-channel "
+        "integer images (grey 8/16-bit PNG, palette PNG, TIFF, .npy); to use a colour-coded label image, "
+        "pass rgb='unique' (CLI: --rgb-labels) to number its colours, or convert it, e.g. "
+        "labels = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)[1].reshape(rgb.shape[:2])"
+    )
+
+
+def rgb_to_labels(rgb: np.ndarray, *, background: tuple[int, ...] | None = (0, 0, 0)) -> np.ndarray:
+    """Number the distinct colours of a colour-coded label image: ``(H, W, 3|4) -> (H, W)`` int32.
+
+    ``background`` (default black) becomes 0; other colours become 1..n in
+    the order of :func:`numpy.unique`. Alpha channels are ignored.
+    """
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[-1] not in (3, 4):
+        raise ValueError(f"expected an (H, W, 3) or (H, W, 4) colour image, got shape {rgb.shape}")
+    colours, inverse = np.unique(rgb[..., :3].reshape(-1, 3), axis=0, return_inverse=True)
+    labels = inverse.reshape(rgb.shape[:2]).astype(np.int32) + 1
+    if background is not None:
+        hit = np.flatnonzero((colours == np.asarray(background[:3])).all(axis=1))
+        if hit.size:
+            bg = int(hit[0]) + 1
+            labels[labels == bg] = 0
+            labels[labels > bg] -= 1
+    return labels
+
+
+def read_labels(path: PathLike, *, rgb: str = "error") -> np.ndarray:
     """Read a 2-D label map as ``int32``.
 
     Parameters
     ----------
     path : str or os.PathLike
-        16-bit (or 8-bit) greyscale PNG, TIFF or ``.npy`` file, as written
-        by :func:`clusterseg.io.write_labels`.
+        Greyscale 8/16-bit PNG, palette (mode ``P``) PNG as VOC, CVPPP and
+        DAVIS ship them (the palette indices are the labels), TIFF or
+        ``.npy`` file, as written by :func:`clusterseg.io.write_labels`.
+    rgb : {"error", "unique"}, optional
+        What to do with a colour-coded (RGB) label image: ``"error"``
+        (default) explains how to convert it; ``"unique"`` numbers its
+        colours with :func:`rgb_to_labels` (black = background).
 
     Returns
     -------
@@ -256,9 +350,23 @@ def read_labels(path: PathLike) -> np.ndarray:
     ValueError
         If the file is unreadable, not a single-channel 2-D array, empty,
         not integral, or holds values outside the int32 range.
+
+    Examples
+    --------
+    >>> labels = read_labels("leaves/plant001_label.png")  # doctest: +SKIP
+    >>> labels.dtype, int(labels.max())  # doctest: +SKIP
+    (dtype('int32'), 14)
     """
+    if rgb not in ("error", "unique"):
+        raise ValueError(f"rgb must be 'error' or 'unique', got {rgb!r}")
     path = _existing_file(path)
-    array = _read_any(path)
+    array = read_label_image(path)
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[-1] in (3, 4):
+        if rgb == "error":
+            raise ValueError(_rgb_label_hint(path, array.shape))
+        array = rgb_to_labels(array)
     if array.ndim != 2:
         raise ValueError(
             f"'{path}' holds an array of shape {array.shape}; a label map must be 2-D (H, W)"
@@ -276,6 +384,31 @@ def read_labels(path: PathLike) -> np.ndarray:
         if array.min() < info.min or array.max() > info.max:
             raise ValueError(f"label map in '{path}' has values outside the int32 range")
     return array.astype(np.int32)
+
+
+def image_size(path: PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file from its header, without decoding the pixels."""
+    path = _existing_file(path)
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".npy":
+            shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
+        elif suffix in _TIFF:
+            import tifffile
+
+            with tifffile.TiffFile(path) as tif:
+                series = tif.series[0]
+                shape = series.shape[1:] if series.axes.startswith("S") else series.shape
+        else:
+            from PIL import Image
+
+            with Image.open(path) as img:
+                return img.size[1], img.size[0]
+    except Exception as exc:
+        raise ValueError(f"cannot read '{path}': {type(exc).__name__}: {exc}") from exc
+    if len(shape) < 2:
+        raise ValueError(f"'{path}' holds an array of shape {tuple(shape)}, not an image")
+    return int(shape[0]), int(shape[1])
 
 
 # --------------------------------------------------------------------------- frames
@@ -359,6 +492,16 @@ class FrameSequence(Sequence):
     def __iter__(self) -> Iterator[np.ndarray]:
         for path in self.paths:
             yield read_image(path)
+
+    def check_same_size(self) -> tuple[int, int]:
+        """The common ``(H, W)`` of the frames, read from their headers; ValueError naming the first odd frame."""
+        first = image_size(self.paths[0])
+        for path in self.paths[1:]:
+            size = image_size(path)
+            if size != first:
+                raise ValueError(f"frame '{path}' is {size[0]}x{size[1]}, but the first frame "
+                                 f"'{self.paths[0]}' is {first[0]}x{first[1]}; all frames must have one size")
+        return first
 
     def __repr__(self) -> str:
         first = self.paths[0].name if self.paths else ""

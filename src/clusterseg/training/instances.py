@@ -25,7 +25,6 @@ References
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import itertools
 import math
@@ -44,7 +43,8 @@ from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import dsb_score
 from ..nn.precision import autocast, resolve_precision
-from .checkpoints import check_resume_config, load_checkpoint, save_checkpoint
+from .runlog import append_row, start_log
+from ..io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops",
            "train_instances", "tune_clustering", "evaluate_dsb", "DEFAULT_CLUSTERING_GRID"]
@@ -323,9 +323,7 @@ def train_instances(
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not log_path.exists() or start_epoch == 0:
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(LOG_FIELDS)
+    start_log(log_path, LOG_FIELDS, key="epoch", keep_below=start_epoch + 1 if start_epoch else None)
 
     criterion = SpatialEmbeddingLoss(config.n_sigma, w_instance=config.w_instance, w_var=config.w_var,
                                      w_seed=config.w_seed, foreground_weight=config.foreground_weight,
@@ -374,9 +372,8 @@ def train_instances(
                 model.metadata.update({"epoch": epoch + 1, "val_dsb50": val_score})
                 save_checkpoint(model.checkpoint(), best_path)
             history.append({"epoch": epoch + 1, "val_dsb50": val_score})
-            with open(log_path, "a", newline="") as fh:
-                csv.writer(fh).writerow([epoch + 1, f"{lr:.6g}", *(f"{v:.6g}" for v in sums),
-                                         f"{val_score:.4f}", f"{time.perf_counter() - t0:.1f}"])
+            append_row(log_path, [epoch + 1, f"{lr:.6g}", *(f"{v:.6g}" for v in sums), f"{val_score:.4f}",
+                                  f"{time.perf_counter() - t0:.1f}"])
             save_checkpoint(_training_state(model, optimizer, epoch + 1, best_score, config, history), last_path)
     finally:
         if bar is not None:

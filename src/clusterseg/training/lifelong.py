@@ -21,7 +21,6 @@ References
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import time
@@ -32,6 +31,7 @@ import numpy as np
 import torch
 
 from clusterseg._validation import check_nonnegative
+from clusterseg.io.read import IMAGE_EXTENSIONS
 from clusterseg.features import lab_xy_features
 from clusterseg.nn.losses import (
     homogeneity_loss,
@@ -43,12 +43,12 @@ from clusterseg.nn.losses import (
     soft_assignment,
 )
 from clusterseg.nn.lnsnet import LNSNet, local_candidates, seed_grid, student_t_kernel
-from clusterseg.training.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
+from clusterseg.io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 from clusterseg.training.contours import contour_map
+from clusterseg.training.runlog import append_row, start_log
 
 __all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
 WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
 # The trainer's default objective (the paper's plus the homogeneity loss, see
@@ -232,6 +232,27 @@ def _random_window(shape: tuple[int, int], crop: int | None, rng: np.random.Gene
     return slice(r0, r0 + ch), slice(c0, c0 + cw)
 
 
+def _check_stream_options(n_segments, crop, lr: float, paths: Sequence[Path]) -> None:
+    """Refuse bad training options before a run folder is created (all of them, with their names)."""
+    from clusterseg.io.read import image_size  # header only: no image is decoded here
+
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, (int, np.integer)) or crop < 16):
+        raise ValueError(f"crop must be None (whole images) or an integer >= 16 pixels, got {crop!r}")
+    low, high = (n_segments, n_segments) if isinstance(n_segments, (int, np.integer)) else tuple(n_segments)
+    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in (low, high)):
+        raise ValueError(f"n_segments must be an integer or a (k_min, k_max) pair of integers, got {n_segments!r}")
+    if not 1 <= low <= high:
+        raise ValueError(f"need 1 <= k_min <= k_max superpixels, got k_min={low}, k_max={high}")
+    # K counts superpixels of the whole image (scaled by the crop area), so the smallest image bounds it.
+    smallest = min(((image_size(p), p) for p in paths), key=lambda item: item[0][0] * item[0][1])
+    (h, w), path = smallest
+    if high > h * w // 4:
+        raise ValueError(f"k_max={high} superpixels is too many for the image '{path}' ({h}x{w}): at most "
+                         f"{h * w // 4}, i.e. superpixels of at least 4 pixels")
+
+
 def _sample_k(rng: np.random.Generator, k_range: tuple[int, int] | int, area_ratio: float) -> int:
     if isinstance(k_range, (int, np.integer)):
         k = float(k_range)
@@ -258,10 +279,10 @@ def load_lnsnet(path: str | Path) -> LNSNet:
 
     Raises
     ------
-    clusterseg.training.checkpoints.CheckpointError
+    clusterseg.io.checkpoints.CheckpointError
         If the file is missing, corrupt or holds no LNSNet weights.
     """
-    from clusterseg.training.checkpoints import CheckpointError
+    from clusterseg.io.checkpoints import CheckpointError
 
     obj = load_checkpoint(path)
     arch = obj.get("arch", {}) if isinstance(obj.get("arch", {}), dict) else {}
@@ -428,6 +449,7 @@ def train_lnsnet(
         raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
     if isinstance(contours, str) and contours not in ("sobel", "canny") and not Path(contours).is_dir():
         raise ValueError(f"contours must be 'sobel', 'canny' or a directory, got {contours!r}")
+    _check_stream_options(n_segments, crop, lr, paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_path = out_dir / "checkpoint.pt"
@@ -462,9 +484,7 @@ def train_lnsnet(
     elif resume and not ckpt_path.exists():
         raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
     (out_dir / "config.json").write_text(json.dumps(config, indent=2))
-    if start == 0 or not log_path.exists():
-        with open(log_path, "w", newline="") as fh:
-            csv.writer(fh).writerow(CSV_FIELDS)
+    start_log(log_path, CSV_FIELDS, key="index", keep_below=start or None)
 
     model.train()
     bar = None
@@ -530,10 +550,10 @@ def train_lnsnet(
             for p in model.parameters():
                 p.requires_grad_(True)
             seconds = time.perf_counter() - t0
-            with open(log_path, "a", newline="") as fh:
-                csv.writer(fh).writerow([index, path.name, x.shape[2], x.shape[3], k, f"{rec['cluster']:.6g}",
-                                         f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}", f"{rec['homogeneity']:.6g}",
-                                         f"{rec['shift']:.4f}", f"{gal_scale:.4f}", f"{seconds:.2f}"])
+            append_row(log_path, [index, path.name, x.shape[2], x.shape[3], k, f"{rec['cluster']:.6g}",
+                                  f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}",
+                                  f"{rec['homogeneity']:.6g}", f"{rec['shift']:.4f}", f"{gal_scale:.4f}",
+                                  f"{seconds:.2f}"])
             save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
                              "next_index": index + 1, "images": names, "config": config,
                              "torch_rng": torch.get_rng_state()}, ckpt_path)

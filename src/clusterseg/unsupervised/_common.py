@@ -30,6 +30,26 @@ def as_rgb(image: np.ndarray, channel_axis: int | None = -1) -> np.ndarray:
     return rgb
 
 
+def check_capacity(n_segments: int, shape: tuple[int, ...], n_superpixels: int, *, method: str,
+                   min_side: int, min_pixels: int = 1) -> None:
+    """Refuse, before any allocation, an image too small for ``method`` or more regions than it can give.
+
+    Both methods label superpixels, so at most ``min(n_superpixels, pixels)``
+    regions exist at the working resolution ``shape``.
+    """
+    h, w = shape[:2]
+    if min(h, w) < min_side or h * w < min_pixels:
+        need = f"at least {min_side}x{min_side}" + (f" and {min_pixels} pixels" if min_pixels > min_side**2 else "")
+        raise ValueError(f"image of {h}x{w} pixels (working resolution) is too small for method {method!r}: "
+                         f"it needs {need}")
+    limit = min(int(n_superpixels), h * w)
+    if n_segments > limit:
+        raise ValueError(
+            f"n_segments={n_segments} is more than method {method!r} can give on a {h}x{w} image: at most "
+            f"{limit} (one region per superpixel, n_superpixels={n_superpixels}); ask for fewer segments"
+        )
+
+
 def downscale(rgb: np.ndarray, max_side: int | None) -> np.ndarray:
     """Resize so that the longer side is at most ``max_side`` (anti-aliased)."""
     h, w = rgb.shape[:2]

@@ -209,20 +209,15 @@ def segment_hierarchy(
 
 
 # --------------------------------------------------------------------- sequences
-def _as_sequence(frames_or_volume, axis: int, channel_axis: int | None):
-    """Return (indexable frames, per-frame channel_axis)."""
-    if isinstance(frames_or_volume, (str, os.PathLike)):
-        from ..io import read_frames, read_video, read_volume
+_VIDEO_SUFFIXES = (".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
-        p = Path(frames_or_volume)
-        if p.is_dir() or any(ch in str(p) for ch in "*?["):
-            return read_frames(p), -1
-        if not p.exists():
-            raise FileNotFoundError(f"No such file or folder: '{p}'")
-        if p.suffix.lower() in (".tif", ".tiff", ".npy"):
-            frames_or_volume = read_volume(p)
-        else:
-            return read_video(p), -1
+
+def _as_sequence(frames_or_volume, axis: int, channel_axis: int | None):
+    """Return (indexable frames, per-frame channel_axis); all frames checked to have one size."""
+    if isinstance(frames_or_volume, (str, os.PathLike)):
+        frames_or_volume = _open_sequence(Path(frames_or_volume))
+        if not isinstance(frames_or_volume, np.ndarray):
+            return frames_or_volume, -1
     if isinstance(frames_or_volume, np.ndarray):
         arr = frames_or_volume
         if arr.ndim == 3:  # greyscale volume / video
@@ -235,8 +230,42 @@ def _as_sequence(frames_or_volume, axis: int, channel_axis: int | None):
     if isinstance(frames_or_volume, Sequence):
         if len(frames_or_volume) == 0:
             raise ValueError("frames_or_volume is empty")
+        _check_frame_sizes(frames_or_volume)
         return frames_or_volume, channel_axis
     raise TypeError(f"frames_or_volume must be an array, a sequence of arrays or a path, got {type(frames_or_volume).__name__}")
+
+
+def _open_sequence(p: Path):
+    """A folder / glob of frames (lazy, sizes checked), a video's frames or a volume array."""
+    from ..io import IMAGE_EXTENSIONS, read_frames, read_video, read_volume
+
+    if p.is_dir() or any(ch in str(p) for ch in "*?["):
+        frames = read_frames(p)
+        frames.check_same_size()
+        return frames
+    if not p.exists():
+        raise FileNotFoundError(f"No such file or folder: '{p}'")
+    suffix = p.suffix.lower()
+    if suffix in (".tif", ".tiff", ".npy"):
+        return read_volume(p)
+    if suffix in IMAGE_EXTENSIONS or suffix not in _VIDEO_SUFFIXES:
+        raise ValueError(f"'{p}' is a single image, not a sequence: segment_sequence needs a folder of frames, "
+                         "a video file or a volume (.tif / .npy stack); use clusterseg.segment for one image")
+    return read_video(p)
+
+
+def _check_frame_sizes(frames: Sequence) -> None:
+    """All frames of one size, checked before any training (headers only for lazy frame folders)."""
+    from ..io import FrameSequence
+
+    if isinstance(frames, FrameSequence):
+        frames.check_same_size()
+        return
+    first = np.shape(frames[0])
+    for i, frame in enumerate(frames):
+        if np.shape(frame) != first:
+            raise ValueError(f"frame {i} has shape {np.shape(frame)}, but frame 0 has {first}; "
+                             "all frames must have one size")
 
 
 def _train_indices(train_on, n: int) -> list[int]:

@@ -54,6 +54,7 @@ from ..nn.autoencoder import SuperAE
 from ._common import (
     ProgressLike,
     as_rgb,
+    check_capacity,
     compute_superpixels,
     downscale,
     make_progress,
@@ -215,6 +216,8 @@ def deep_superpixel_cut(
     full_shape = rgb.shape[:2]
     min_size = max(1, full_shape[0] * full_shape[1] // 1000) if min_size is None else int(min_size)
     small = downscale(rgb, max_side)
+    # SuperAE halves the resolution once and batch-normalises there: 2 x 2 pixels would leave one value.
+    check_capacity(n_segments, small.shape, n_superpixels, method="dsc", min_side=2, min_pixels=5)
     spkw = dict(superpixel_kwargs or {})
     cb = make_progress(progress, "DSC")
     total = ae_iter + max_iter

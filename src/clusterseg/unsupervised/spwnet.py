@@ -25,6 +25,7 @@ References
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -37,10 +38,12 @@ from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, exp_weights, mean_colour
 from ..graph.losses import continuity_loss, similarity_loss, soft_ncut_loss
 from ..graph.pooling import pool_mean
+from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
 from ..nn.wnet import WNet
 from ._common import (
     ProgressLike,
     as_rgb,
+    check_capacity,
     compute_superpixels,
     downscale,
     make_progress,
@@ -202,6 +205,11 @@ class SPWNetModel:
         if unknown:
             raise TypeError(f"unknown SPWNetModel options: {sorted(unknown)}")
         self.config = SPWNetConfig(n_classes=int(n_classes), **kwargs)
+        if self.config.n_classes > self.config.n_superpixels:  # before the network allocates K channels
+            raise ValueError(
+                f"n_classes={n_classes} is more than SP-WNet can give: at most n_superpixels="
+                f"{self.config.n_superpixels} (one class per superpixel); ask for fewer classes"
+            )
         self.config.patch_sizes = tuple(int(s) for s in self.config.patch_sizes)
         with seeded(self.config.random_state):
             self.net = WNet(self.config.in_channels, self.config.n_classes, self.config.ch_mul, self.config.n_blocks,
@@ -237,6 +245,8 @@ class SPWNetModel:
 
     def _graph(self, rgb: np.ndarray) -> _Graph:
         c = self.config
+        # The W-Net's bottleneck needs at least 2 x 2 cells for its batch normalisation.
+        check_capacity(c.n_classes, rgb.shape, c.n_superpixels, method="spwnet", min_side=2 * self.net.multiple)
         sp = compute_superpixels(rgb, c.n_superpixels, c.superpixel_method, c.random_state)
         m = int(sp.max()) + 1
         edges = region_adjacency(sp, connectivity=2)
@@ -370,28 +380,28 @@ class SPWNetModel:
         return fbar.argmax(1)[sp].astype(np.int32)
 
     # ------------------------------------------------------------- persistence
-    def save(self, path: str | os.PathLike) -> None:
-        """Save config and weights (``torch.save`` of plain types + state_dict)."""
+    def save(self, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+        """Save config and weights atomically (plain types + state_dict, loadable with ``weights_only=True``).
+
+        Refuses to replace an existing file unless ``overwrite``.
+        """
         if not self.fitted:
             raise RuntimeError("cannot save an unfitted SPWNetModel")
         cfg = asdict(self.config)
         cfg["patch_sizes"] = list(cfg["patch_sizes"])
         payload = {"format": "clusterseg.spwnet", "version": _FORMAT_VERSION, "config": cfg,
-                   "state_dict": self.net.state_dict()}
-        tmp = f"{os.fspath(path)}.tmp"
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
+                   "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
+        return save_checkpoint(payload, path, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> SPWNetModel:
-        """Load a model written by :meth:`save` (``weights_only=True``)."""
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or payload.get("format") != "clusterseg.spwnet":
-            raise ValueError(f"'{path}' is not a clusterseg SP-WNet checkpoint")
+        """Load a model written by :meth:`save` (``weights_only=True``); CheckpointError if it is not one."""
+        payload = load_checkpoint(path, required_keys=("config", "state_dict"))
+        if payload.get("format") != "clusterseg.spwnet" or not isinstance(payload["config"], dict):
+            raise CheckpointError(f"'{path}' is not a clusterseg SP-WNet checkpoint")
         cfg = dict(payload["config"])
-        k = cfg.pop("n_classes")
-        model = cls(k, **cfg)
-        model.net.load_state_dict(payload["state_dict"])
+        k = cfg.pop("n_classes", None)
+        model = build_checked(lambda: cls(k, **cfg), payload["state_dict"], f"'{path}'", module=lambda m: m.net)
         model.net.eval()
         model.fitted = True
         return model
