@@ -7,12 +7,16 @@ Heavy modules (torch, scikit-image) are imported inside the commands so that
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import sys
+import textwrap
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional
+from typing import Callable, Dict, Iterable, Iterator, List, NoReturn, Optional, Sequence, Tuple
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -42,8 +46,35 @@ console = Console(stderr=True)
 _LABEL_FORMATS = ("png", "tif", "npy")
 
 
-def _fail(message: str) -> None:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+#: Bad input or settings: reported as one readable line (exit status 2; in a batch, that input is
+#: skipped and listed at the end). The package's own errors (e.g. CheckpointError) derive from
+#: ValueError; ImportError is a missing optional package, with what to install. Anything else
+#: (TypeError, ArithmeticError, RuntimeError, other OSErrors...) is a bug and keeps its traceback.
+_USER_ERRORS = (
+    ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError, NotADirectoryError,
+    ImportError,
+)
+
+#: Shared by the help of every command that takes several images.
+_BATCH_NOTES = """\
+Every readable image is processed; the ones that fail are listed at the end (exit status 1; 2 when
+no image could be processed or the options are wrong). Images with the same file name stem in
+different folders are named after their folders too (`a/x.png`, `b/x.png` give `a_x_labels.png`,
+`b_x_labels.png`; `x.png`, `x.tif` in one folder give `x_png_...`, `x_tif_...`); this is settled
+before anything is written. An image whose outputs (any of them) already exist is skipped, with
+nothing written for it, unless `--overwrite` is given."""
+
+
+def _batch_help(command: Callable) -> Callable:
+    """Add :data:`_BATCH_NOTES` to a command's help, before its examples."""
+    if command.__doc__:
+        notes = textwrap.indent(_BATCH_NOTES, "    ")
+        command.__doc__ = command.__doc__.replace("\n    Examples:", f"\n{notes}\n\n    Examples:", 1)
+    return command
+
+
+def _fail(message: str) -> NoReturn:
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
 
@@ -52,7 +83,7 @@ def _user_errors() -> Iterator[None]:
     """Turn the library's documented errors into one readable line and exit code 2."""
     try:
         yield
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, ImportError, OSError, ArithmeticError) as exc:
+    except _USER_ERRORS as exc:
         _fail(str(exc))
 
 
@@ -77,33 +108,129 @@ def _unique_path(path: Path) -> Path:
     return candidate
 
 
-def _write_label_outputs(
-    out_dir: Path,
-    stem: str,
-    image,
-    labels,
-    *,
-    label_format: str,
-    overlay: bool,
-    colour: bool,
-    overwrite: bool,
-) -> List[Path]:
-    from clusterseg.io import write_image, write_labels
-    from clusterseg.visualize import label2rgb_random, overlay_boundaries
+def _check_choice(option: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        _fail(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
-    written = []
-    path = out_dir / f"{stem}_labels.{label_format}"
-    write_labels(path, labels, overwrite=overwrite)
-    written.append(path)
-    if overlay:
-        path = out_dir / f"{stem}_overlay.png"
-        write_image(path, overlay_boundaries(image, labels), overwrite=overwrite)
-        written.append(path)
-    if colour:
-        path = out_dir / f"{stem}_colour.png"
-        write_image(path, label2rgb_random(labels), overwrite=overwrite)
-        written.append(path)
-    return written
+
+def _fold(name: str) -> str:
+    """Compare output names as the file system will (case-insensitive on macOS and Windows)."""
+    return name.casefold() if sys.platform in ("darwin", "win32") else name
+
+
+def _distinct_name(path: Path, others: Sequence[Path]) -> str:
+    """Name of ``path``'s outputs that differs from ``others`` (absolute paths with the same stem).
+
+    The fewest enclosing folders that tell ``path`` apart from inputs in other folders are
+    prefixed (``a/x.png`` -> ``a_x``); an input in the same folder adds the extension (``x_png``).
+    """
+    if not others:
+        return path.stem
+    folder = path.parent.parts[1:]
+    elsewhere = [o.parent.parts[1:] for o in others if o.parent != path.parent]
+    depth = 1 if elsewhere else 0
+    while depth and depth < len(folder) and any(o[-depth:] == folder[-depth:] for o in elsewhere):
+        depth += 1
+    ext = path.suffix.lstrip(".") if any(o.parent == path.parent for o in others) else ""
+    return "_".join(part for part in (*folder[len(folder) - depth:], path.stem, ext) if part)
+
+
+def _output_names(paths: Sequence[Path]) -> List[str]:
+    """Output name (``<name>_labels.png``...) of each distinct input: its stem, made unique.
+
+    Raises ValueError naming both inputs, before anything is written, if two names still clash.
+    """
+    full = [Path(os.path.abspath(p)) for p in paths]
+    by_stem: Dict[str, List[Path]] = {}
+    for path in full:
+        by_stem.setdefault(_fold(path.stem), []).append(path)
+    names = [_distinct_name(p, [o for o in by_stem[_fold(p.stem)] if o != p]) for p in full]
+    owner: Dict[str, Path] = {}
+    for path, name in zip(paths, names):
+        other = owner.setdefault(_fold(name), path)
+        if other is not path:
+            raise ValueError(f"{other} and {path} would both write {name}_*; rename one of them")
+    return names
+
+
+def _plan_batch(
+    paths: Sequence[Path], outputs_of: Callable[[str], List[Path]], out: Path
+) -> List[Tuple[Path, str]]:
+    """``(input, output name)`` per distinct input; every clash is refused before anything is written."""
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    unique: Dict[Path, Path] = {}
+    for path in paths:
+        if unique.setdefault(path.resolve(), path) is not path:
+            console.print(f"note: {path} given twice; processed once", markup=False, highlight=False)
+    items = list(zip(unique.values(), _output_names(list(unique.values()))))
+    for path, name in items:
+        for output in outputs_of(name):
+            if output.resolve() in unique:
+                raise ValueError(f"{output}, an output of {path}, is also an input; choose another --out")
+    return items
+
+
+def _require_free(paths: Iterable[Path], *, overwrite: bool) -> None:
+    """Check every output of one input before writing any: all can be written, or none is."""
+    paths = list(paths)
+    folders = [str(p) for p in paths if p.is_dir()]
+    if folders:
+        raise IsADirectoryError(f"{', '.join(folders)}: a folder is in the way; nothing written for this input")
+    existing = [f"{p} exists" for p in paths if p.exists() or p.is_symlink()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{', '.join(existing)}; nothing written for this input (pass --overwrite to replace)")
+
+
+def _write_all(writes: Sequence[Tuple[Path, Callable[[Path], object]]]) -> List[Path]:
+    """Run each ``write(path)``; if one fails, remove the files this call created, then re-raise."""
+    created = []
+    try:
+        for path, write in writes:
+            existed = path.exists()
+            write(path)
+            if not existed:
+                created.append(path)
+    except BaseException:
+        for path in created:
+            path.unlink(missing_ok=True)
+        raise
+    return [path for path, _ in writes]
+
+
+def _run_batch(
+    items: Sequence[Tuple[Path, str]], process: Callable[[Path, str, Progress], None], *, what: str
+) -> None:
+    """Run ``process(input, name, progress)`` on every item under one progress bar.
+
+    A user error fails that item only; the failures are summarised at the end (exit status 1,
+    or 2 when every item failed). A missing optional package (ImportError) would fail them all:
+    it stops the batch with exit status 2. Other exceptions are bugs and propagate.
+    """
+    failures: List[Tuple[Path, str]] = []
+    with _user_errors(), _progress() as progress:
+        task = progress.add_task(what, total=len(items))
+        for path, name in items:
+            try:
+                process(path, name, progress)
+            except ImportError:
+                raise
+            except _USER_ERRORS as exc:
+                failures.append((path, str(exc)))
+                progress.console.print(f"[red]failed:[/] {escape(str(path))}", highlight=False, soft_wrap=True)
+            progress.advance(task)
+    _report_failures(failures, len(items))
+
+
+def _report_failures(failures: Sequence[Tuple[Path, str]], total: int) -> None:
+    if not failures:
+        return
+    if total == 1:
+        _fail(failures[0][1])
+    console.print(f"[bold red]error:[/] {len(failures)} of {total} inputs failed:", highlight=False)
+    for path, reason in failures:
+        console.print(f"  {path}: {reason}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2 if len(failures) == total else 1)
 
 
 def _write_scores(path: Path, labels, scores, *, overwrite: bool) -> Path:
@@ -121,6 +248,26 @@ def _write_scores(path: Path, labels, scores, *, overwrite: bool) -> Path:
     return atomic_write(path, write, overwrite=overwrite)
 
 
+def _label_writes(
+    outputs: Dict[str, Path], image, labels, scores, *, overwrite: bool
+) -> List[Tuple[Path, Callable]]:
+    """``(path, write)`` for each output of one image; images are rendered before anything is written."""
+    from clusterseg.io import write_image, write_labels
+    from clusterseg.visualize import label2rgb_random, overlay_boundaries
+
+    render = {"overlay": lambda: overlay_boundaries(image, labels), "colour": lambda: label2rgb_random(labels)}
+    writes = []
+    for kind, path in outputs.items():
+        if kind == "labels":
+            write = functools.partial(write_labels, labels=labels, overwrite=overwrite)
+        elif kind == "scores":
+            write = functools.partial(_write_scores, labels=labels, scores=scores, overwrite=overwrite)
+        else:
+            write = functools.partial(write_image, image=render[kind](), overwrite=overwrite)
+        writes.append((path, write))
+    return writes
+
+
 def _check_format(label_format: str) -> str:
     label_format = label_format.lower().lstrip(".")
     if label_format == "tiff":
@@ -130,48 +277,61 @@ def _check_format(label_format: str) -> str:
     return label_format
 
 
+def _label_with_progress(progress: Progress, path: Path, image, label_image: Callable) -> tuple:
+    """``(labels, scores or None)`` of one image, with a progress bar of its own while it runs."""
+    inner = progress.add_task(f"  {path.name}", total=None)
+
+    def report(done: int, total: int) -> None:
+        progress.update(inner, completed=done, total=total)
+
+    try:
+        result = label_image(image, report)
+    finally:
+        progress.remove_task(inner)
+    return result if isinstance(result, tuple) else (result, None)
+
+
 def _label_each_image(
     images: List[Path],
     label_image: Callable[[object, Callable[[int, int], None]], object],
     *,
     what: str,
     background: bool = False,
+    scores: bool = False,
     out: Path,
     label_format: str,
     overlay: bool,
     colour: bool,
     overwrite: bool,
 ) -> None:
-    """Read each image, label it with ``label_image(image, report)``, write the outputs.
+    """Read each image, label it with ``label_image(image, report)``, write all its outputs or none.
 
-    ``report(done, total)`` drives a per-image progress bar for methods that
-    optimise per image. ``label_image`` may return ``(labels, scores)``
-    (instances: 0 is background, ``background=True``); the scores go to
-    ``<stem>_scores.csv``.
+    ``report(done, total)`` drives a per-image progress bar for methods that optimise per image.
+    With ``scores=True`` (instances: 0 is background, ``background=True``) ``label_image`` returns
+    ``(labels, scores)`` and the scores go to ``<name>_scores.csv``. See :data:`_BATCH_NOTES`.
     """
     from clusterseg.io import read_image
 
-    with _user_errors(), _progress() as progress:
-        task = progress.add_task(what, total=len(images))
-        for path in images:
-            image = read_image(path)
-            inner = progress.add_task(f"  {path.name}", total=None)
+    suffixes = {"labels": f"labels.{label_format}", "overlay": "overlay.png", "colour": "colour.png",
+                "scores": "scores.csv"}
+    wanted = {"labels": True, "overlay": overlay, "colour": colour, "scores": scores}
+    kinds = {kind: suffix for kind, suffix in suffixes.items() if wanted[kind]}
 
-            def report(done: int, total: int, _task=inner) -> None:
-                progress.update(_task, completed=done, total=total)
+    def outputs_of(name: str) -> Dict[str, Path]:
+        return {kind: out / f"{name}_{suffix}" for kind, suffix in kinds.items()}
 
-            result = label_image(image, report)
-            labels, scores = result if isinstance(result, tuple) else (result, None)
-            progress.remove_task(inner)
-            written = _write_label_outputs(
-                out, path.stem, image, labels,
-                label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
-            )
-            if scores is not None:
-                written.append(_write_scores(out / f"{path.stem}_scores.csv", labels, scores, overwrite=overwrite))
-            count = int(labels.max()) + (0 if background else 1)
-            progress.console.print(f"{path}: {count} {what} -> {written[0]}", highlight=False)
-            progress.advance(task)
+    def process(path: Path, name: str, progress: Progress) -> None:
+        outputs = outputs_of(name)
+        _require_free(outputs.values(), overwrite=overwrite)
+        image = read_image(path)
+        labels, label_scores = _label_with_progress(progress, path, image, label_image)
+        written = _write_all(_label_writes(outputs, image, labels, label_scores, overwrite=overwrite))
+        count = int(labels.max()) + (0 if background else 1)
+        progress.console.print(f"{path}: {count} {what} -> {written[0]}", markup=False, highlight=False)
+
+    with _user_errors():
+        items = _plan_batch(images, lambda name: list(outputs_of(name).values()), out)
+    _run_batch(items, process, what=what)
 
 
 @app.command()
@@ -211,6 +371,7 @@ def demo(
 
 
 @app.command()
+@_batch_help
 def superpixels(
     images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
     n_segments: int = typer.Option(200, "--n-segments", "-k", help="Requested number of superpixels."),
@@ -236,13 +397,18 @@ def superpixels(
         clusterseg superpixels frames/*.png -m slic -k 1000 --format npy --colour -o out/
     """
     import clusterseg
+    from clusterseg.superpixels import METHODS
 
     label_format = _check_format(label_format)
+    _check_choice("--method", method.lower(), METHODS)
     kwargs = {}
     if weights is not None:
         if method != "lnsnet":
             _fail("--weights only applies to --method lnsnet")
-        kwargs["weights"] = weights
+        from clusterseg.superpixels.lnsnet import load_model
+
+        with _user_errors():  # a bad checkpoint is a usage error, not a failure of every image
+            kwargs["weights"] = load_model(weights)
     for name, value in (("--refine-steps", refine_steps), ("--adapt-steps", adapt_steps)):
         if value is None:
             continue
@@ -263,6 +429,7 @@ def superpixels(
 
 
 @app.command()
+@_batch_help
 def segment(
     images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
     n_segments: int = typer.Option(8, "--n-segments", "-k", help="Maximum number of regions K."),
@@ -284,9 +451,12 @@ def segment(
 
         clusterseg segment a.png b.png --method spwnet -k 8 -o out/
     """
-    from clusterseg.unsupervised import segment as segment_image
+    from clusterseg.superpixels import METHODS as SUPERPIXEL_METHODS
+    from clusterseg.unsupervised import METHODS, segment as segment_image
 
     label_format = _check_format(label_format)
+    _check_choice("--method", method, METHODS)
+    _check_choice("--superpixels", superpixel_method.lower(), SUPERPIXEL_METHODS)
     _label_each_image(
         images,
         lambda image, report: segment_image(
@@ -330,15 +500,18 @@ def segment_sequence(
     import numpy as np
     from skimage.transform import rescale
 
-    from clusterseg.io import list_frames, write_gif, write_labels
+    from clusterseg.io import write_gif, write_labels
     from clusterseg.unsupervised import SPWNetModel, fit_sequence_model, iter_segment_sequence
     from clusterseg.visualize import label2rgb_random
 
-    if "," in train_frames:
-        train_on: object = [int(t) for t in train_frames.split(",") if t.strip()]
-    else:
-        train_on = int(train_frames)
     is_volume = source.suffix.lower() in (".tif", ".tiff", ".npy") and not source.is_dir()
+    with _user_errors():  # every output is checked before the (long) training
+        if "," in train_frames:
+            train_on: object = [int(t) for t in train_frames.split(",") if t.strip()]
+        else:
+            train_on = int(train_frames)
+        names, outputs = _sequence_outputs(source, out, is_volume=is_volume, gif=bool(gif_side))
+        _require_free(outputs + ([save_model] if save_model is not None else []), overwrite=overwrite)
     with _user_errors(), _progress() as progress:
         if model_path is not None:
             model = SPWNetModel.load(model_path)
@@ -349,10 +522,7 @@ def segment_sequence(
                 progress=lambda done, total: progress.update(fit_task, completed=done, total=total),
             )
             if save_model is not None:
-                if save_model.exists() and not overwrite:
-                    raise FileExistsError(f"{save_model} exists; pass --overwrite to replace it")
-                model.save(save_model)
-        names = None if is_volume else [Path(p).stem for p in list_frames(source)] if source.is_dir() else None
+                model.save(save_model, overwrite=overwrite)
         frame_task = progress.add_task("segmenting", total=None)
         stack, previews, n_frames = [], [], 0
         for i, labels in iter_segment_sequence(
@@ -374,6 +544,27 @@ def segment_sequence(
         if previews:
             write_gif(out / "labels_colour.gif", previews, overwrite=overwrite)
     typer.echo(f"{n_frames} frames segmented -> {out.resolve()}")
+
+
+def _sequence_outputs(
+    source: Path, out: Path, *, is_volume: bool, gif: bool
+) -> Tuple[Optional[List[str]], List[Path]]:
+    """Frame output names (None: numbered ``00000``...) and the files ``segment-sequence`` writes.
+
+    Frames of a folder are named by :func:`_output_names` (``x.png``, ``x.tif`` -> ``x_png``,
+    ``x_tif``); the number of video frames is unknown before decoding, so existing numbered
+    outputs are listed instead.
+    """
+    from clusterseg.io import list_frames
+
+    names = _output_names(list_frames(source)) if source.is_dir() and not is_volume else None
+    if is_volume:
+        paths = [out / "labels.tif"]
+    elif names is not None:
+        paths = [out / "labels" / f"{name}.png" for name in names]
+    else:
+        paths = sorted((out / "labels").glob("[0-9][0-9][0-9][0-9][0-9].png"))
+    return names, paths + ([out / "labels_colour.gif"] if gif else [])
 
 
 @train_app.command("lnsnet")
@@ -452,6 +643,7 @@ def train_lnsnet(
 
 
 @app.command()
+@_batch_help
 def instances(
     images: List[Path] = typer.Argument(..., help="Image files (PNG, JPEG, TIFF, .npy).", show_default=False),
     model: str = typer.Option("dsb2018-nuclei", "--model", "-m", help="Shipped model name or a checkpoint (e.g. RUN/best.pt)."),
@@ -478,16 +670,18 @@ def instances(
 
         clusterseg instances big.tif --model runs/nuclei/best.pt --tta -o out/
     """
-    from clusterseg.instances import instances as segment_instances
+    from clusterseg.instances import instances as segment_instances, load_instance_model
 
     label_format = _check_format(label_format)
     overrides = {k: v for k, v in (("seed_threshold", seed_threshold), ("fg_threshold", fg_threshold),
                                    ("min_size", min_size)) if v is not None}
+    with _user_errors():  # a missing or unusable model is a usage error, not a failure of every image
+        loaded = load_instance_model(model)
     _label_each_image(
         images,
-        lambda image, report: tuple(segment_instances(image, model, tta=tta, tile_size=tile_size, **overrides)),
-        what="objects", background=True, out=out, label_format=label_format, overlay=overlay, colour=colour,
-        overwrite=overwrite,
+        lambda image, report: tuple(segment_instances(image, loaded, tta=tta, tile_size=tile_size, **overrides)),
+        what="objects", background=True, scores=True, out=out, label_format=label_format, overlay=overlay,
+        colour=colour, overwrite=overwrite,
     )
 
 

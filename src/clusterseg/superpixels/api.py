@@ -11,6 +11,7 @@ import numpy as np
 from .._validation import check_image, check_n_segments, check_nonnegative, to_float_rgb
 from . import classical
 from .connectivity import enforce_connectivity
+from .strips import is_too_thin, strip_superpixels
 
 __all__ = ["superpixels", "available_methods", "METHODS"]
 
@@ -101,6 +102,10 @@ def superpixels(
     ``min_size_factor * H * W / n_segments`` pixels into their longest-border
     neighbour. The actual number of superpixels differs from ``n_segments``
     depending on the method; read comparisons against the actual count.
+    Images thinner than half the side of a superpixel (e.g. 1 x 20000 at
+    K=200) cannot hold 2-D superpixels: every method then returns
+    ``n_segments`` strips across the long side, cut at colour edges
+    (:func:`~clusterseg.superpixels.strips.strip_superpixels`).
 
     Parameters
     ----------
@@ -209,6 +214,9 @@ def superpixels(
     if compactness is not None:
         compactness = check_nonnegative(compactness, "compactness")
 
+    if is_too_thin((height, width), n_segments):
+        # No method can lay a 2-D seed grid here; deliver the count along the long side.
+        return enforce_connectivity(strip_superpixels(rgb, n_segments), 0)
     if key == "lnsnet":
         # lazy: needs torch and the shipped weights
         lnsnet = importlib.import_module("clusterseg.superpixels.lnsnet")
