@@ -66,12 +66,12 @@ def load_dsb2018(split: str):
 
 
 # ------------------------------------------------------------------ methods
-def model_runner(model: str, tta: bool, device: str):
+def model_runner(model: str, tta: bool, device: str, **options):
     """A function image -> (labels, scores) for the spatial-embedding model."""
     import clusterseg
 
     def run(image):
-        result = clusterseg.instances(image, model=model, tta=tta, device=device)
+        result = clusterseg.instances(image, model=model, tta=tta, device=device, **options)
         return result.labels, result.scores
 
     return run
@@ -103,6 +103,24 @@ def summarise(per_image: list[dict], preds, gts, scores) -> dict:
     secs = [r["seconds"] for r in per_image]
     return {**instance_scores(preds, gts, scores), "median_seconds": float(np.median(secs)),
             "mean_seconds": float(np.mean(secs))}
+
+
+def modality_summaries(samples, predictions: dict[str, list], confidences: dict[str, list | None]) -> dict:
+    """``{method: {modality: summary}}`` over the grey and colour subsets of the evaluated images."""
+    from clusterseg.datasets import image_modality
+    from clusterseg.metrics import instance_scores
+
+    modality = [image_modality(s.image) for s in samples]
+    out: dict[str, dict] = {}
+    for name, preds in predictions.items():
+        out[name] = {}
+        for mod in ("grey", "colour"):
+            idx = [i for i, m in enumerate(modality) if m == mod]
+            if idx:
+                conf = confidences[name]
+                out[name][mod] = instance_scores([preds[i] for i in idx], [samples[i].labels for i in idx],
+                                                 None if conf is None else [conf[i] for i in idx])
+    return out
 
 
 # ------------------------------------------------------------------ figure
@@ -148,6 +166,10 @@ def main(argv=None) -> int:
                    help=f"model name or checkpoint path for clusterseg.instances (repeatable; default {DEFAULT_MODEL})")
     p.add_argument("--no-model", action="store_true", help="evaluate the watershed baseline only")
     p.add_argument("--tta", action="store_true", help="also evaluate the model with test-time augmentation")
+    p.add_argument("--invert", action="store_true",
+                   help="also evaluate the model with invert='auto' (bright backgrounds flipped at inference)")
+    p.add_argument("--float32", action="store_true",
+                   help="also evaluate the model in float32 (default precision 'auto': bf16 where supported)")
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu: CPU timings)")
     p.add_argument("--limit", type=int, default=None, help="first N test images (default all)")
     p.add_argument("--tune-images", type=int, default=100, help="random train images used to tune the baseline")
@@ -201,8 +223,15 @@ def main(argv=None) -> int:
         for model in args.model or [DEFAULT_MODEL]:
             for tta in (False, True) if args.tta else (False,):
                 methods[f"spatial embeddings ({model}{', TTA' if tta else ''})"] = model_runner(model, tta, args.device)
+            if args.invert:
+                methods[f"spatial embeddings ({model}, invert auto)"] = model_runner(model, False, args.device,
+                                                                                   invert="auto")
+            if args.float32:
+                methods[f"spatial embeddings ({model}, float32)"] = model_runner(model, False, args.device,
+                                                                               precision="float32")
 
     predictions: dict[str, list] = {}
+    confidences: dict[str, list | None] = {}
     per_image: dict[str, list] = {}
     summary: dict[str, dict] = {}
     for name, run in methods.items():
@@ -223,6 +252,7 @@ def main(argv=None) -> int:
             print(f"skipping {name}: {skipped[name]}", flush=True)
             continue
         predictions[name] = preds
+        confidences[name] = None if scores[0] is None else scores
         per_image[name] = rows
         summary[name] = summarise(rows, preds, gts, None if scores[0] is None else scores)
 
@@ -248,6 +278,13 @@ def main(argv=None) -> int:
     ]
     lines += markdown_table(["method", "DSB score", "Acc@0.5", "Acc@0.75", "F1@0.5", "AP", "AP50",
                              "median s/img", "time vs tuned watershed", "images"], rows)
+    by_modality = modality_summaries(samples, predictions, confidences)
+    lines += ["", "Per imaging modality (`clusterseg.datasets.image_modality`: grey = equal RGB channels, "
+              "fluorescence and grey bright-field; colour = bright-field and H&E stains):", ""]
+    lines += markdown_table(["method", "modality", "images", "DSB score", "Acc@0.5", "Acc@0.75", "F1@0.5", "AP50"],
+                            [[name, mod, str(v["images"]), f"{v['dsb_score']:.3f}", f"{v['acc50']:.3f}",
+                              f"{v['acc75']:.3f}", f"{v['f1_50']:.3f}", f"{v['ap50']:.3f}"]
+                             for name, mods in by_modality.items() for mod, v in mods.items()])
     lines += [
         "",
         "- DSB score: per image, the mean over IoU thresholds 0.50:0.05:0.95 of TP / (TP + FP + FN) "
@@ -270,6 +307,7 @@ def main(argv=None) -> int:
         "split": {"train": len(train), "test": n_test_all, "evaluated": len(samples), "limit": args.limit},
         "tuning": tuning,
         "summary": summary,
+        "by_modality": by_modality,
         "skipped": skipped,
         "per_image": per_image,
         "threads": args.threads,

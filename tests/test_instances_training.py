@@ -14,7 +14,7 @@ from clusterseg.cli import app
 from clusterseg.instances.model import SpatialEmbeddingModel
 from clusterseg.io import write_image, write_labels
 from clusterseg.io.checkpoints import CheckpointError
-from clusterseg.training.instances import InstanceCrops, InstanceTrainingConfig, prepare_samples, train_instances
+from clusterseg.training.instances import InstanceCrops, InstanceTrainingConfig, prepare_samples, train_instances, suggest_config
 
 TINY = dict(epochs=2, crop=64, batch_size=4, width=0.25)
 
@@ -168,3 +168,40 @@ def test_cli_train_on_cityscapes_layout(tmp_path):
     bad = CliRunner().invoke(app, ["train", "instances", "--cityscapes", str(root), "--classes", "spaceship",
                                    "--out", str(tmp_path / "run2")])
     assert bad.exit_code == 2 and "spaceship" in bad.output
+
+
+def test_suggest_config_follows_object_size_and_image_count():
+    labels = np.zeros((300, 320), np.int32)
+    labels[10:50, 10:40] = 1  # bounding-box diagonal 50 px
+    labels[100:140, 200:230] = 2
+    few = [(f"i{i}", np.zeros((300, 320), np.uint8), labels) for i in range(10)]
+    config, reason = suggest_config(few)
+    assert config.crop == 200  # 4 x 50, a multiple of 8
+    assert config.epochs == 300  # 8000 x (192/200)^2 / 10 = 737, clipped
+    assert "crop 200" in reason and "300 epochs" in reason
+    many = few * 10
+    assert suggest_config(many)[0].epochs == round(8000 * (192 / 200) ** 2 / 100)
+    small = [(n, im[:96, :96], lab[:96, :96]) for n, im, lab in few]
+    assert suggest_config(small)[0].crop == 96  # never beyond the smallest image
+    overridden, _ = suggest_config(few, crop=64, epochs=3, width=0.25, lr=None)
+    assert (overridden.crop, overridden.epochs, overridden.width, overridden.lr) == (64, 3, 0.25, 5e-4)
+    with pytest.raises(ValueError, match="no training samples"):
+        suggest_config([])
+
+
+def test_cli_trains_on_palette_labels_and_prints_its_settings(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "images").mkdir()
+    (tmp_path / "labels").mkdir()
+    for name, image, labels in _disks(3):
+        write_image(tmp_path / "images" / f"{name}.png", image)
+        palette = Image.fromarray(labels.astype(np.uint8), mode="P")
+        palette.putpalette([0, 0, 0] + [v for i in range(255) for v in (40 * i % 256, 90, 200)])
+        palette.save(tmp_path / "labels" / f"{name}.png")
+    result = CliRunner().invoke(app, ["train", "instances", "--images", str(tmp_path / "images"), "--labels",
+                                      str(tmp_path / "labels"), "--out", str(tmp_path / "run"), "--epochs", "1",
+                                      "--width", "0.25", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "settings: median object length" in result.output and "crop" in result.output
+    assert (tmp_path / "run" / "best.pt").is_file()

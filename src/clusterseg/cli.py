@@ -693,8 +693,10 @@ def train_instances(
     cityscapes: Optional[Path] = typer.Option(None, "--cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/) instead of --images/--labels: trains on 'train', validates on 'val'."),
     classes: str = typer.Option("car", "--classes", help="With --cityscapes: comma-separated classes sharing one seed map (e.g. car or person,rider)."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of images held out for validation (fixed by file name)."),
-    epochs: int = typer.Option(50, "--epochs", help="Training epochs (one crop per image per epoch)."),
-    crop: int = typer.Option(256, "--crop", help="Training crop side (multiple of 8)."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (one crop per image per epoch); default: derived from the number of images.", show_default=False),
+    crop: Optional[int] = typer.Option(None, "--crop", help="Training crop side (multiple of 8); default: derived from the object size.", show_default=False),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Imaging-modality augmentation (stains, inversion, colour, blur, noise) and zoomed crops."),
+    precision: str = typer.Option("auto", "--precision", help="auto (bfloat16 where the CPU/GPU supports it), float32 or bfloat16."),
     batch_size: int = typer.Option(4, "--batch-size", help="Crops per step."),
     lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate (poly schedule)."),
     width: float = typer.Option(0.5, "--width", help="ERFNet channel multiplier (1.0 = the paper's network)."),
@@ -723,7 +725,7 @@ def train_instances(
     import torch
 
     from clusterseg.datasets import CityscapesInstances, InstanceFolder, split_by_name
-    from clusterseg.training.instances import InstanceTrainingConfig, train_instances as run_training
+    from clusterseg.training.instances import suggest_config, train_instances as run_training
 
     with _user_errors():
         if threads is not None:
@@ -749,10 +751,12 @@ def train_instances(
                 task = progress.add_task("checking data", total=len(part))
                 part.validate(progress=lambda done, total, t=task: progress.update(t, completed=done, total=total))
         console.print(f"{len(splits[0])} training, {len(splits[1])} validation images", highlight=False)
-        config = InstanceTrainingConfig(
-            epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
-            samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed,
+        config, reason = suggest_config(
+            splits[0], epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
+            samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed, augment=augment,
+            p_scale=None if augment else 0.0, precision=precision,
         )
+        console.print(f"settings: {reason} (override with --crop / --epochs)", highlight=False)
         best = run_training(
             splits[0], splits[1], out, config, resume=resume, device=device,
             metadata={"images": str(images or cityscapes), "labels": str(labels or classes)},

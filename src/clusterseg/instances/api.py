@@ -87,6 +87,7 @@ def instances(
     tile_overlap: int = 64,
     device: str | None = None,
     precision: str = "auto",
+    invert: bool | str = False,
     **clustering: Any,
 ) -> InstanceResult:
     """Segment object instances with spatial embeddings and learned bandwidths.
@@ -121,6 +122,10 @@ def instances(
         ``"auto"`` runs the network under bfloat16 autocast where the
         hardware supports it natively (CPUs with AVX512-BF16 or AMX, recent
         GPUs), about twice as fast, else in float32.
+    invert : bool or "auto", optional
+        Flip intensities before the network (dark objects on a bright
+        background made to look like fluorescence); ``"auto"`` when the
+        background is bright.
     **clustering
         Overrides of the model's clustering thresholds: ``fg_threshold``,
         ``seed_threshold``, ``min_size``, ``min_unclustered`` (see
@@ -156,5 +161,6 @@ def instances(
     if net.device != target:
         net = net.to(target)
     labels, scores = net.segment(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
-                                 tile_overlap=tile_overlap, precision=precision, **clustering)
+                                 tile_overlap=tile_overlap, precision=precision, invert=invert,
+                                 **clustering)
     return InstanceResult(labels, scores)

@@ -41,12 +41,27 @@ CHECKPOINT_FORMAT = "clusterseg.spatial_embedding"
 
 
 def prepare_image(
-    image: np.ndarray, *, channel_axis: int | None = -1, percentiles: tuple[float, float] = (1.0, 99.8)
+    image: np.ndarray,
+    *,
+    channel_axis: int | None = -1,
+    percentiles: tuple[float, float] = (1.0, 99.8),
+    invert: bool | str = False,
 ) -> np.ndarray:
-    """Network input ``(3, H, W)`` float32: RGB (grey replicated, alpha dropped), percentile-normalised."""
+    """Network input ``(3, H, W)`` float32: RGB (grey replicated, alpha dropped), percentile-normalised.
+
+    ``invert=True`` flips intensities (``1 - x``) so that dark objects on a
+    bright background (bright-field, H&E) look like fluorescence;
+    ``invert="auto"`` does so when the background is bright (median
+    normalised intensity above 0.5).
+    """
+    if invert not in (True, False, "auto"):
+        raise ValueError(f"invert must be True, False or 'auto', got {invert!r}")
     check_image(image, channel_axis=channel_axis)
     rgb = to_float_rgb(image, channel_axis=channel_axis)
-    return np.ascontiguousarray(normalize_percentile(rgb, *percentiles).transpose(2, 0, 1))
+    x = normalize_percentile(rgb, *percentiles).transpose(2, 0, 1)
+    if invert is True or (invert == "auto" and float(np.median(x.mean(axis=0))) > 0.5):
+        x = 1.0 - x
+    return np.ascontiguousarray(x)
 
 
 def d4_transforms() -> list[tuple[int, bool]]:
@@ -234,6 +249,7 @@ class SpatialEmbeddingModel(nn.Module):
         tile_size: int = 1024,
         tile_overlap: int = 64,
         precision: str = "auto",
+        invert: bool | str = False,
     ) -> dict[str, np.ndarray]:
         """Dense maps of an image: ``embedding`` (2, H, W), ``sigma`` (n_sigma, H, W), ``seed`` (n_classes, H, W).
 
@@ -244,9 +260,10 @@ class SpatialEmbeddingModel(nn.Module):
         as one. Peak memory of the network is bounded by the tile size.
         ``precision="auto"`` runs the network under bfloat16 autocast where
         the hardware supports it natively (:mod:`clusterseg.nn.precision`),
-        ``"float32"`` forces full precision.
+        ``"float32"`` forces full precision. ``invert``: see :func:`prepare_image`.
         """
-        x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles))
+        x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles,
+                                           invert=invert))
         return self.predict_prepared(x, tta=tta, tile_size=tile_size, tile_overlap=tile_overlap,
                                      precision=precision)
 
@@ -288,6 +305,7 @@ class SpatialEmbeddingModel(nn.Module):
         tile_overlap: int = 64,
         class_index: int = 0,
         precision: str = "auto",
+        invert: bool | str = False,
         **clustering: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Instance labels ``(H, W)`` int32 and per-label scores of one image.
@@ -302,5 +320,5 @@ class SpatialEmbeddingModel(nn.Module):
             raise TypeError(f"unknown clustering parameters: {sorted(unknown)}")
         params = dataclasses.replace(self.clustering, **clustering)
         maps = self.predict_maps(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
-                                 tile_overlap=tile_overlap, precision=precision)
+                                 tile_overlap=tile_overlap, precision=precision, invert=invert)
         return cluster_embeddings(maps["embedding"], maps["sigma"], maps["seed"][class_index], params)

@@ -28,6 +28,9 @@ References
        the 2018 Data Science Bowl", Nature Methods 16, 2019.
 .. [4] U. Schmidt, M. Weigert, C. Broaddus, G. Myers, "Cell detection with
        star-convex polygons", MICCAI 2018 (StarDist).
+.. [5] H. Scharr et al., "Leaf segmentation in plant phenotyping: a collation
+       study", Machine Vision and Applications 27, 2016 (symmetric best Dice
+       and difference in count, the CVPPP leaf-segmentation scores).
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ __all__ = [
     "DSBScore",
     "dsb_score",
     "instance_scores",
+    "best_dice",
+    "symmetric_best_dice",
+    "difference_in_count",
 ]
 
 #: IoU thresholds 0.50, 0.55, ..., 0.95 of COCO AP.
@@ -638,3 +644,47 @@ def instance_scores(preds: Any, gts: Any, scores: Sequence[Any] | None = None) -
         "n_pred": pooled.n_pred,
         "n_gt": pooled.n_gt,
     }
+
+
+def best_dice(a: Any, b: Any) -> float:
+    """Mean over the objects of ``a`` of their best Dice with any object of ``b`` [5]_.
+
+    ``BD(a, b) = 1/M sum_i max_j 2 |a_i ∩ b_j| / (|a_i| + |b_j|)``; 1.0 when
+    both are empty, 0.0 when only one is.
+
+    Examples
+    --------
+    >>> round(best_dice(np.array([[1, 1, 2, 2]]), np.array([[1, 1, 1, 0]])), 3)  # (0.8 + 0.4) / 2
+    0.6
+    """
+    p, g = _check_instance_pair(a, b)
+    table, ids_a, ids_b = contingency_table(p, g)
+    rows, cols = ids_a != 0, ids_b != 0
+    if not rows.any() or not cols.any():
+        return float(rows.any() == cols.any())
+    area_a, area_b = table.sum(axis=1)[rows], table.sum(axis=0)[cols]
+    dice = 2 * table[np.ix_(rows, cols)] / (area_a[:, None] + area_b[None, :])
+    return float(dice.max(axis=1).mean())
+
+
+def symmetric_best_dice(pred: Any, gt: Any) -> float:
+    """``min(BD(pred, gt), BD(gt, pred))``, the CVPPP leaf-segmentation score [5]_ (1 = perfect).
+
+    Examples
+    --------
+    >>> round(symmetric_best_dice(np.array([[1, 1, 2, 2]]), np.array([[1, 1, 1, 0]])), 3)  # min(0.6, 0.8)
+    0.6
+    """
+    return min(best_dice(pred, gt), best_dice(gt, pred))
+
+
+def difference_in_count(pred: Any, gt: Any) -> int:
+    """Number of predicted objects minus number of true objects (DiC of [5]_; report ``|DiC|`` too).
+
+    Examples
+    --------
+    >>> difference_in_count(np.array([[1, 2, 3]]), np.array([[1, 1, 2]]))
+    1
+    """
+    p, g = _check_instance_pair(pred, gt)
+    return int(np.count_nonzero(np.unique(p))) - int(np.count_nonzero(np.unique(g)))
