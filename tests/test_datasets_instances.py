@@ -303,3 +303,23 @@ def test_split_by_name_salt_gives_an_independent_second_split():
     assert len(split_by_name(kept_names, 0.1)[1]) == 1
     inner_kept, inner_held = split_by_name(kept_names, 0.1, salt="val")
     assert 0.07 < len(inner_held) / len(kept_names) < 0.13
+
+
+def test_synthetic_rosettes_are_reproducible_touching_objects():
+    from clusterseg.datasets.synthetic import synthetic_rosettes
+
+    a = synthetic_rosettes(3, seed=5, shape=(128, 128))
+    b = synthetic_rosettes(3, seed=5, shape=(128, 128))
+    assert [s.name for s in a] == [s.name for s in b]
+    for (_, ia, la), (_, ib, lb) in zip(a, b):
+        assert np.array_equal(ia, ib) and np.array_equal(la, lb)
+        assert ia.shape == (128, 128, 3) and ia.dtype == np.uint8 and la.dtype == np.int32
+        ids = np.unique(la)
+        assert np.array_equal(ids, np.arange(ids.size))  # consecutive 0..n
+        assert 4 <= ids.size - 1 <= 16
+        # Objects touch: some horizontally adjacent pixels carry two different object labels.
+        assert np.any((la[:, 1:] != la[:, :-1]) & (la[:, 1:] > 0) & (la[:, :-1] > 0))
+    other = synthetic_rosettes(1, seed=6, shape=(128, 128))[0]
+    assert not np.array_equal(other.labels, a[0].labels)
+    with pytest.raises(ValueError, match="n_images"):
+        synthetic_rosettes(-1)

@@ -209,3 +209,19 @@ def test_instance_scores_summary_matches_its_parts():
     assert s["acc50"] == pytest.approx((2 / 3 + 1) / 2)
     # Pooled at IoU 0.5: TP 4, FP 1, FN 0.
     assert (s["precision50"], s["recall50"], s["f1_50"]) == pytest.approx((4 / 5, 1.0, 8 / 9))
+
+
+def test_symmetric_best_dice_and_difference_in_count_by_hand():
+    from clusterseg.metrics import best_dice, difference_in_count, symmetric_best_dice
+
+    pred = np.array([[1, 1, 2, 2]])
+    gt = np.array([[1, 1, 1, 0]])
+    assert best_dice(pred, gt) == pytest.approx((0.8 + 0.4) / 2)  # 2*2/(2+3), 2*1/(2+3)
+    assert best_dice(gt, pred) == pytest.approx(0.8)
+    assert symmetric_best_dice(pred, gt) == pytest.approx(0.6)
+    assert symmetric_best_dice(gt, gt) == 1.0
+    assert symmetric_best_dice(np.zeros((2, 2), int), np.zeros((2, 2), int)) == 1.0
+    assert symmetric_best_dice(np.zeros((1, 4), int), gt) == 0.0
+    assert difference_in_count(pred, gt) == 1 and difference_in_count(gt, pred) == -1
+    with pytest.raises(ValueError):
+        symmetric_best_dice(np.zeros((2, 2), int), np.zeros((3, 2), int))

@@ -299,7 +299,7 @@ def _rgb_label_hint(path: Path, shape: tuple[int, ...]) -> str:
     return (
         f"'{path}' holds a colour image of shape {shape}, not a label map. Label maps are single-channel "
         "integer images (grey 8/16-bit PNG, palette PNG, TIFF, .npy); to use a colour-coded label image, "
-        "pass rgb='unique' (CLI: --rgb-labels) to number its colours, or convert it, e.g. "
+        "pass rgb='unique' to number its colours (black = background), or convert it, e.g. "
         "labels = np.unique(rgb.reshape(-1, 3), axis=0, return_inverse=True)[1].reshape(rgb.shape[:2])"
     )
 
