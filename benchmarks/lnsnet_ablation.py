@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lnsnet_common import evaluate, load_samples, machine, now  # noqa: E402
 
 from clusterseg.superpixels.lnsnet import lnsnet_superpixels  # noqa: E402
-from clusterseg.training.lifelong import list_images, load_lnsnet, train_lnsnet  # noqa: E402
+from clusterseg.models.lnsnet import load_lnsnet  # noqa: E402
+from clusterseg.training.lifelong import list_images, train_lnsnet  # noqa: E402
 
 CONFIGS = {
     "grid (LNS-Net1)": dict(seed_layer=False, gal=False, gbl=False),

@@ -326,7 +326,7 @@ def test_isolated_pixels_take_the_majority_label_of_their_neighbours():
 
 
 def test_seed_window_is_stored_with_the_weights(blocks_image, tmp_path):
-    from clusterseg.training.lifelong import load_lnsnet, save_lnsnet_weights
+    from clusterseg.models.lnsnet import load_lnsnet, save_lnsnet_weights
 
     torch.manual_seed(0)
     net = LNSNet(seed_window=1.0).eval()
@@ -592,7 +592,7 @@ def test_bad_input(net, blocks_image, tmp_path):
 
 
 def test_weights_file_round_trip(net, blocks_image, tmp_path):
-    from clusterseg.training.lifelong import load_lnsnet, save_lnsnet_weights
+    from clusterseg.models.lnsnet import load_lnsnet, save_lnsnet_weights
 
     path = save_lnsnet_weights(net, tmp_path / "w.pt")
     assert path.stat().st_size < 200_000

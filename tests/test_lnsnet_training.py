@@ -8,8 +8,10 @@ import torch
 
 from clusterseg.nn.lnsnet import LNSNet
 from clusterseg.io.checkpoints import load_checkpoint
-from clusterseg.training.contours import canny_contours, contour_map, folder_contours, sobel_contours
-from clusterseg.training.lifelong import _set_phase, lnsnet_losses, load_lnsnet, train_lnsnet
+from clusterseg.contours import canny_contours, contour_map, folder_contours, sobel_contours
+from clusterseg.models.lnsnet import load_lnsnet
+from clusterseg.nn.lnsnet_objective import lnsnet_losses, set_phase
+from clusterseg.training.lifelong import train_lnsnet
 
 from conftest import make_blocks_image
 
@@ -94,7 +96,7 @@ def test_seed_phase_trains_only_the_seed_layer_and_moves_seeds():
     x = torch.from_numpy(lab_xy_features(img))[None]
     model = LNSNet()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    _set_phase(model, "seed")
+    set_phase(model, "seed")
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     shifts = []
     for _ in range(15):
@@ -114,7 +116,7 @@ def test_seed_phase_trains_only_the_seed_layer_and_moves_seeds():
 def test_feature_phase_gradients_reach_embedder_not_seed_layer():
     torch.manual_seed(0)
     model = LNSNet()
-    _set_phase(model, "feature")
+    set_phase(model, "feature")
     x = torch.randn(1, 5, 20, 24)
     b = torch.rand(20, 24)
     losses = lnsnet_losses(model, x, b, 10, phase="feature", reg_weight=1.0)
@@ -135,7 +137,7 @@ def test_homogeneity_loss_term_and_its_gradients():
 
     x = torch.from_numpy(lab_xy_features(img))[None]
     model = LNSNet(seed_window=1.0)
-    _set_phase(model, "feature")
+    set_phase(model, "feature")
     plain = lnsnet_losses(model, x, None, 12, phase="feature", homogeneity_weight=0.0)
     assert float(plain["homogeneity"].detach()) == 0.0
     both = lnsnet_losses(model, x, None, 12, phase="feature", homogeneity_weight=2.0)
@@ -145,7 +147,7 @@ def test_homogeneity_loss_term_and_its_gradients():
     only["total"].backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.fem.parameters())
     model.zero_grad(set_to_none=True)
-    _set_phase(model, "seed")
+    set_phase(model, "seed")
     seed = lnsnet_losses(model, x, None, 12, phase="seed", homogeneity_weight=1.0, cluster_weight=0.0, seed_weight=0.0)
     seed["total"].backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.sel.parameters())

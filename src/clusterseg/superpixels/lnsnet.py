@@ -44,7 +44,7 @@ def default_weights_path() -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _cached_model(path: str, mtime: float):
-    from clusterseg.training.lifelong import load_lnsnet
+    from clusterseg.models.lnsnet import load_lnsnet
 
     return load_lnsnet(path)
 
@@ -335,8 +335,8 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
     colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if refine_steps > 0 and colour_weight > 0 else None
     del lab
     if adapt_steps > 0:
-        from clusterseg.training.contours import contour_map
-        from clusterseg.training.lifelong import adapt_lnsnet
+        from clusterseg.contours import contour_map
+        from clusterseg.models.lnsnet import adapt_lnsnet
 
         model = copy.deepcopy(model).to(dev)
         bnd = torch.from_numpy(contour_map(rgb, contours)).to(dev)

@@ -33,168 +33,26 @@ import torch
 from clusterseg._validation import check_nonnegative
 from clusterseg.io.read import IMAGE_EXTENSIONS
 from clusterseg.features import lab_xy_features
-from clusterseg.nn.losses import (
-    homogeneity_loss,
-    inner_window_mask,
-    range_limited_clustering_loss,
-    range_regulariser,
-    reconstruction_loss,
-    seed_centroid_loss,
-    soft_assignment,
-)
-from clusterseg.nn.lnsnet import LNSNet, local_candidates, seed_grid, student_t_kernel
+from clusterseg.contours import contour_map
 from clusterseg.io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
-from clusterseg.training.contours import contour_map
+from clusterseg.models.lnsnet import adapt_lnsnet, load_lnsnet, save_lnsnet_weights  # re-exported: old import path
+from clusterseg.nn.lnsnet import LNSNet
+from clusterseg.nn.lnsnet_objective import (
+    DEFAULT_COMPACTNESS,
+    DEFAULT_HOMOGENEITY_WEIGHT,
+    lnsnet_losses,
+    range_radius,
+    set_phase,
+)
 from clusterseg.training.runlog import append_row, start_log
 
 __all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
 
-WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
-# The trainer's default objective (the paper's plus the homogeneity loss, see
-# docs/lnsnet_training.md); test-time adaptation uses the same.
-DEFAULT_HOMOGENEITY_WEIGHT = 1.0
-DEFAULT_COMPACTNESS = 0.1
 CSV_FIELDS = [
     "index", "image", "height", "width", "n_segments", "loss_cluster", "loss_reg",
     "loss_recon", "loss_seed", "loss_homogeneity", "seed_shift", "gal_scale_mean", "seconds",
 ]
-
-
-def _range_radius(n_range: int) -> int:
-    r = (math.isqrt(n_range) - 1) // 2
-    if n_range < 1 or (2 * r + 1) ** 2 != n_range:
-        raise ValueError(f"n_range must be the square of an odd number (9, 25, ...), got {n_range}")
-    return r
-
-
-def lnsnet_losses(
-    model: LNSNet,
-    x: torch.Tensor,
-    boundary: torch.Tensor | None,
-    n_segments: int,
-    *,
-    phase: str = "feature",
-    beta: float = 10.0,
-    phi: float = 1.0,
-    n_range: int = 9,
-    reg_weight: float = 0.0,
-    seed_weight: float = 1.0,
-    gal: bool = True,
-    gbl: bool = True,
-    seed_layer: bool = True,
-    homogeneity_weight: float = 0.0,
-    compactness: float = DEFAULT_COMPACTNESS,
-    cluster_weight: float = 1.0,
-    z: torch.Tensor | None = None,
-) -> dict[str, torch.Tensor]:
-    """All LNSNet training losses for one iteration on one image.
-
-    Parameters
-    ----------
-    model : LNSNet
-    x : (1, 5, H, W) tensor
-        Standardised Lab+xy features (also the reconstruction target).
-    boundary : (H, W) tensor or None
-        Edge probability in [0, 1] for GBL (ignored when ``gbl=False``).
-    n_segments : int
-        Number of grid seeds.
-    phase : {"feature", "seed"}
-        ``"feature"``: ``L = L_c + l(P) + beta L_r`` (Eq. 13) through the embedder.
-        ``"seed"``: embedder evaluated without gradient; ``L = L_c + l(P) +
-        seed_weight * L_seed`` flows into the seed layer only (through the
-        bilinearly sampled seed features and the centroid term).
-    beta, phi : float
-        Loss weights of Eq. 13 and 18.
-    n_range : int
-        Range mask size ``n`` (nearest ``n`` grid seeds; 9 = 3x3 cells).
-    reg_weight : float
-        Weight of the regulariser ``l(P)`` of Eq. 17 (computed against the ring
-        of cells just outside the range; 0 disables it and halves the cost).
-    seed_weight : float
-        Weight of the seed-centroid loss in the seed phase.
-    gal, gbl, seed_layer : bool
-        Enable the GAL, GBL and seed estimation layer (ablation switches).
-    homogeneity_weight : float
-        Weight of :func:`~clusterseg.nn.losses.homogeneity_loss` (both phases):
-        colour and position reconstructed from the soft superpixel means of the
-        range-limited assignment. 0 is the paper's objective.
-    compactness : float
-        Weight of the position (in cell units) against the standardised Lab
-        colour inside the homogeneity loss.
-    cluster_weight : float
-        Weight of the clustering loss ``L_c`` (1 in the paper; 0 leaves the
-        assignment to the homogeneity loss alone, for ablation).
-    z : (1, C, H, W) tensor, optional
-        Precomputed embedding for the seed phase (the embedder is frozen there).
-
-    Returns
-    -------
-    dict of scalar tensors: ``total``, ``cluster``, ``reg``, ``recon``, ``seed``,
-    ``homogeneity``, ``shift``.
-    """
-    inner = _range_radius(n_range)
-    radius = inner + 1 if reg_weight > 0 else inner
-    zero = x.new_zeros(())
-    if phase == "feature":
-        z = model.fem(x)
-        if gal:
-            z = model.gal(z, model.recon.strength())
-    elif phase == "seed":
-        if z is None:
-            with torch.no_grad():
-                z = model.fem(x)
-    else:
-        raise ValueError(f"phase must be 'feature' or 'seed', got {phase!r}")
-    grid = seed_grid(x.shape[2], x.shape[3], n_segments)
-    rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
-    seeds = model.seed_features(z, rows, cols, grid)
-    d, idx, valid = local_candidates(z, seeds, grid, radius)
-    kernel = torch.where(valid, student_t_kernel(torch.where(valid, d, torch.zeros_like(d)), model.alpha), torch.zeros_like(d))
-    in_range = inner_window_mask(radius, inner, x.device)[:, None, None] & valid
-    l_c = range_limited_clustering_loss(kernel, idx, in_range, grid.n_seeds)
-    l_reg = range_regulariser(kernel, in_range) if reg_weight > 0 else zero
-    total = cluster_weight * l_c + reg_weight * l_reg
-    l_r = zero
-    l_s = zero
-    l_h = zero
-    use_seed_loss = phase == "seed" and seed_layer
-    if homogeneity_weight > 0 or use_seed_loss:  # both need the soft assignment and the pixel grid
-        p_range = soft_assignment(kernel) * in_range
-        pr = torch.arange(grid.height, device=x.device, dtype=x.dtype)[:, None].expand(grid.height, grid.width)
-        pc = torch.arange(grid.width, device=x.device, dtype=x.dtype)[None, :].expand(grid.height, grid.width)
-    if homogeneity_weight > 0:
-        w_pos = math.sqrt(compactness)
-        target = torch.cat([x[0, :3], torch.stack([pr / grid.cell_h, pc / grid.cell_w]) * w_pos])
-        l_h = homogeneity_loss(p_range, idx, grid.n_seeds, target)
-        total = total + homogeneity_weight * l_h
-    if phase == "feature":
-        xr = model.recon(z)
-        if gbl and boundary is not None:
-            xr = model.gbl(xr, boundary)
-        l_r = reconstruction_loss(xr, x, phi)
-        total = total + beta * l_r
-    elif use_seed_loss:
-        l_s = seed_centroid_loss(rows, cols, p_range, idx, pr, pc, grid.cell_h, grid.cell_w)
-        total = total + seed_weight * l_s
-    with torch.no_grad():
-        cr, cc = grid.centres(x.device, x.dtype)
-        shift = torch.sqrt(
-            ((rows.view(grid.rows, grid.cols) - cr[:, None]) / grid.cell_h) ** 2
-            + ((cols.view(grid.rows, grid.cols) - cc[None, :]) / grid.cell_w) ** 2
-        ).mean()
-    return {"total": total, "cluster": l_c, "reg": l_reg, "recon": l_r, "seed": l_s, "homogeneity": l_h,
-            "shift": shift}
-
-
-def _set_phase(model: LNSNet, phase: str) -> None:
-    feature = phase == "feature"
-    for p in model.fem.parameters():
-        p.requires_grad_(feature)
-    for p in model.recon.parameters():
-        p.requires_grad_(feature)
-    for p in model.sel.parameters():
-        p.requires_grad_(not feature)
 
 
 def list_images(images: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -260,75 +118,6 @@ def _sample_k(rng: np.random.Generator, k_range: tuple[int, int] | int, area_rat
         lo, hi = k_range
         k = math.exp(rng.uniform(math.log(lo), math.log(hi)))
     return max(4, int(round(k * area_ratio)))
-
-
-def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None) -> Path:
-    """Write a small weights file (state dict incl. GAL memory + architecture) atomically."""
-    obj = {
-        "format": WEIGHTS_FORMAT,
-        "arch": {"max_shift": model.sel.max_shift, "alpha": model.alpha, "seed_window": model.seed_window},
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-    }
-    if extra:
-        obj["meta"] = extra
-    return save_checkpoint(obj, path)
-
-
-def load_lnsnet(path: str | Path) -> LNSNet:
-    """Build an :class:`LNSNet` from a weights file, a training checkpoint or a raw state dict.
-
-    Raises
-    ------
-    clusterseg.io.checkpoints.CheckpointError
-        If the file is missing, corrupt or holds no LNSNet weights.
-    """
-    from clusterseg.io.checkpoints import CheckpointError
-
-    obj = load_checkpoint(path)
-    arch = obj.get("arch", {}) if isinstance(obj.get("arch", {}), dict) else {}
-    if "state_dict" in obj:
-        sd = obj["state_dict"]
-    elif "model" in obj:
-        sd = obj["model"]
-        arch = obj.get("config", {}).get("arch", arch)
-    else:
-        sd = obj
-    model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)),
-                   seed_window=float(arch.get("seed_window", 0.0)))
-    try:
-        model.load_state_dict(sd)
-    except (RuntimeError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path} does not hold LNSNet weights: {exc}") from exc
-    return model.eval()
-
-
-def adapt_lnsnet(
-    model: LNSNet,
-    x: torch.Tensor,
-    boundary: torch.Tensor | None,
-    n_segments: int,
-    steps: int,
-    lr: float = 3e-4,
-    **loss_kwargs,
-) -> LNSNet:
-    """Fine-tune ``model`` in place on one image for ``steps`` feature-phase iterations.
-
-    ``loss_kwargs`` go to :func:`lnsnet_losses`; unless given, the homogeneity
-    loss is used with the trainer's defaults (weight 1, compactness 0.1).
-    """
-    loss_kwargs.setdefault("homogeneity_weight", DEFAULT_HOMOGENEITY_WEIGHT)
-    loss_kwargs.setdefault("compactness", DEFAULT_COMPACTNESS)
-    model.train()
-    _set_phase(model, "feature")
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    for _ in range(int(steps)):
-        losses = lnsnet_losses(model, x, boundary, n_segments, phase="feature", **loss_kwargs)
-        opt.zero_grad(set_to_none=True)
-        losses["total"].backward()
-        opt.step()
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return model.eval()
 
 
 def train_lnsnet(
@@ -439,7 +228,7 @@ def train_lnsnet(
     paths = list_images(images)
     if max_images is not None:
         paths = paths[: int(max_images)]
-    _range_radius(n_range)
+    range_radius(n_range)
     if not max_loss > 0:
         raise ValueError(f"max_loss must be > 0, got {max_loss}")
     for name, value in (("homogeneity_weight", homogeneity_weight), ("compactness", compactness),
@@ -512,7 +301,7 @@ def train_lnsnet(
             for phase, iters in (("feature", iters_feature), ("seed", iters_seed if seed_layer else 0)):
                 if iters == 0:
                     continue
-                _set_phase(model, phase)
+                set_phase(model, phase)
                 z_frozen = None
                 if phase == "seed":
                     with torch.no_grad():
