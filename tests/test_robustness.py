@@ -490,3 +490,10 @@ def test_write_labels_into_a_read_only_folder(tmp_path):
         assert list(folder.iterdir()) == []
     finally:
         folder.chmod(0o755)
+
+
+def test_training_divergence_is_a_user_error_not_a_bug():
+    """The CLI reports ValueErrors as one line; a diverged run is a property of the settings."""
+    from clusterseg.training.runlog import TrainingDiverged
+
+    assert issubclass(TrainingDiverged, ValueError) and issubclass(TrainingDiverged, FloatingPointError)

@@ -43,7 +43,7 @@ from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import dsb_score
 from ..nn.precision import autocast, resolve_precision
-from .runlog import append_row, start_log
+from .runlog import TrainingDiverged, append_row, start_log
 from ..io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops", "suggest_config",
@@ -391,7 +391,8 @@ def train_instances(
                     raw = model(x.to(device))
                 terms = criterion(raw.float(), y.to(device))
                 if not torch.isfinite(terms.total):
-                    raise FloatingPointError(f"non-finite loss at epoch {epoch + 1}; last checkpoint: {last_path}")
+                    raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}; the last checkpoint {last_path} "
+                                           "is intact: start a new run with a lower --lr")
                 optimizer.zero_grad(set_to_none=True)
                 terms.total.backward()
                 optimizer.step()

@@ -44,7 +44,7 @@ from clusterseg.nn.lnsnet_objective import (
     range_radius,
     set_phase,
 )
-from clusterseg.training.runlog import append_row, start_log
+from clusterseg.training.runlog import TrainingDiverged, append_row, start_log
 
 __all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
 
@@ -318,7 +318,7 @@ def train_lnsnet(
                         # Stop before the bad step reaches the weights; the checkpoint
                         # of the previous image stays intact for --resume.
                         what = "non-finite loss" if not math.isfinite(total) else f"loss {total:.3g} > max_loss {max_loss:g}"
-                        raise FloatingPointError(
+                        raise TrainingDiverged(
                             f"LNSNet training diverged: {what} on image {index} ({path.name}), "
                             f"{phase} iteration {it}; the checkpoint in {out_dir} holds the previous image. "
                             "--resume continues with the same settings only, so start a new run (another "

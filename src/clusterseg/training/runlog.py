@@ -14,7 +14,16 @@ from pathlib import Path
 
 from ..io.write import atomic_write
 
-__all__ = ["start_log", "append_row"]
+__all__ = ["start_log", "append_row", "TrainingDiverged"]
+
+
+class TrainingDiverged(FloatingPointError, ValueError):
+    """A loss became non-finite or exploded; the last checkpoint is intact.
+
+    A ``ValueError`` too, so the command line reports it as one line with its
+    advice (lower learning rate, ...) instead of a traceback: it is a property
+    of the settings and data, not a bug.
+    """
 
 
 def start_log(path: Path, fields: Sequence[str], *, key: str, keep_below: int | None) -> None:
