@@ -48,10 +48,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
+from ._aggregate import Aggregate
+from ._aggregate import aggregate as _aggregate
 from ._contingency import (
     as_label_list,
     check_label_pair,
@@ -72,18 +74,7 @@ __all__ = [
     "aggregate_region_scores",
 ]
 
-Aggregate = Literal["mean", "best"] | None
 
-
-def _aggregate(values: Sequence[float], aggregate: Aggregate, *, higher_is_better: bool):
-    values = np.asarray(values, dtype=float)
-    if aggregate is None:
-        return values
-    if aggregate == "mean":
-        return float(values.mean())
-    if aggregate == "best":
-        return float(values.max() if higher_is_better else values.min())
-    raise ValueError(f"aggregate must be 'mean', 'best' or None, got {aggregate!r}")
 
 
 def _tables(segmentation: Any, ground_truth: Any) -> list[np.ndarray]:

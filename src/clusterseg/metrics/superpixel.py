@@ -44,6 +44,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._aggregate import Aggregate
+from ._aggregate import aggregate as _aggregate
 from ._contingency import (
     as_label_list,
     check_label_pair,
@@ -65,21 +67,10 @@ __all__ = [
     "superpixel_scores",
 ]
 
-Aggregate = Literal["best", "mean"] | None
 Window = Literal["disk", "square"]
 
 
 # --------------------------------------------------------------------------- helpers
-def _aggregate(values: np.ndarray, aggregate: Aggregate, *, higher_is_better: bool = True):
-    values = np.asarray(values, dtype=float)
-    if aggregate is None:
-        return values
-    if aggregate == "best":
-        return float(values.max() if higher_is_better else values.min())
-    if aggregate == "mean":
-        return float(values.mean())
-    raise ValueError(f"aggregate must be 'best', 'mean' or None, got {aggregate!r}")
-
 
 def _check_tolerance(tolerance: float) -> float:
     tolerance = float(tolerance)

@@ -191,7 +191,7 @@ def lnsnet_superpixels(
     adapt_steps: int = 0,
     adapt_lr: float = 3e-4,
     contours: str = "sobel",
-    min_size_factor: float = 0.3,
+    min_size_factor: float = 0.25,
     max_size_factor: float = 3.0,
     enforce_connectivity: bool = True,
     device: str | torch.device | None = None,

@@ -30,6 +30,20 @@ def as_rgb(image: np.ndarray, channel_axis: int | None = -1) -> np.ndarray:
     return rgb
 
 
+def check_k(n_segments) -> int:
+    """K, the number of classes of DSC / SP-WNet: an integer >= 2."""
+    if isinstance(n_segments, (bool, np.bool_)) or not isinstance(n_segments, (int, np.integer)):
+        raise TypeError(f"n_segments must be an int, got {n_segments!r}")
+    if n_segments < 2:
+        raise ValueError(f"n_segments must be >= 2, got {n_segments}")
+    return int(n_segments)
+
+
+def default_min_size(shape: tuple[int, ...]) -> int:
+    """Regions below 0.1 % of the image are merged by default (at least 1 pixel)."""
+    return max(1, shape[0] * shape[1] // 1000)
+
+
 def check_capacity(n_segments: int, shape: tuple[int, ...], n_superpixels: int, *, method: str,
                    min_side: int, min_pixels: int = 1) -> None:
     """Refuse, before any allocation, an image too small for ``method`` or more regions than it can give.

@@ -13,13 +13,15 @@ import torch
 from ._common import (
     ProgressLike,
     as_rgb,
+    check_k,
+    default_min_size,
     make_progress,
     merge_small_fragments,
     region_hierarchy,
     relabel,
     upscale_labels,
 )
-from .dsc import _check_k, deep_superpixel_cut
+from .dsc import deep_superpixel_cut
 from .spwnet import SPWNetModel
 
 __all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_sequence", "fit_sequence_model", "METHODS"]
@@ -46,7 +48,7 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
     rgb = as_rgb(image, channel_axis)
     full_shape = rgb.shape[:2]
     min_size = kwargs.pop("min_size", None)
-    min_size = max(1, full_shape[0] * full_shape[1] // 1000) if min_size is None else int(min_size)
+    min_size = default_min_size(full_shape) if min_size is None else int(min_size)
     if method == "dsc":
         opts = dict(kwargs)
         if n_superpixels is not None:
@@ -67,7 +69,7 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
     model = SPWNetModel(n_segments, superpixel_method=superpixel_method, random_state=random_state, **opts)
     model.fit([rgb], epochs=epochs, progress=progress)
     logits, small_rgb = model.predict_logits(rgb)
-    small = relabel(model._labels_from_logits(logits, small_rgb))
+    small = relabel(model.labels_from_logits(logits, small_rgb))
     labels = merge_small_fragments(upscale_labels(small, full_shape), min_size)
     feats = torch.softmax(torch.from_numpy(logits), 0).numpy()
     return labels, small, feats, min_size
@@ -146,7 +148,7 @@ def segment(
     (dtype('int32'), True)
     """
     _check_method(method)
-    n_segments = _check_k(n_segments)
+    n_segments = check_k(n_segments)
     labels, small, feats, min_size = _run(image, n_segments, method, channel_axis, superpixel_method,
                                           n_superpixels, max_iter, random_state, progress, dict(kwargs))
     if not return_hierarchy:
@@ -199,7 +201,7 @@ def segment_hierarchy(
     ks = sorted({int(k) for k in n_segments})
     if not ks or ks[0] < 1:
         raise ValueError(f"n_segments must be positive integers, got {n_segments!r}")
-    kmax = _check_k(max(max_segments or ks[-1], 2))
+    kmax = check_k(max(max_segments or ks[-1], 2))
     _check_method(method)
     _, small, feats, min_size = _run(image, kmax, method, channel_axis, kwargs.pop("superpixel_method", "slic"),
                                      kwargs.pop("n_superpixels", None), kwargs.pop("max_iter", None),
@@ -304,7 +306,7 @@ def fit_sequence_model(
         ``segment_sequence(..., model=model)`` or :meth:`SPWNetModel.predict`.
     """
     frames, ch_axis = _as_sequence(frames_or_volume, axis, channel_axis)
-    model = SPWNetModel(_check_k(n_segments), random_state=random_state, **model_kwargs)
+    model = SPWNetModel(check_k(n_segments), random_state=random_state, **model_kwargs)
     idx = _train_indices(train_on, len(frames))
     return model.fit([frames[i] for i in idx], epochs=epochs, channel_axis=ch_axis, progress=progress)
 

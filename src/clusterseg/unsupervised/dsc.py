@@ -55,6 +55,8 @@ from ._common import (
     ProgressLike,
     as_rgb,
     check_capacity,
+    check_k,
+    default_min_size,
     compute_superpixels,
     downscale,
     make_progress,
@@ -208,13 +210,13 @@ def deep_superpixel_cut(
     True
     """
     rgb = as_rgb(image, channel_axis)
-    n_segments = _check_k(n_segments)
+    n_segments = check_k(n_segments)
     if affinity not in ("deep", "colour", "both"):
         raise ValueError(f"affinity must be 'deep', 'colour' or 'both', got {affinity!r}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
     full_shape = rgb.shape[:2]
-    min_size = max(1, full_shape[0] * full_shape[1] // 1000) if min_size is None else int(min_size)
+    min_size = default_min_size(full_shape) if min_size is None else int(min_size)
     small = downscale(rgb, max_side)
     # SuperAE halves the resolution once and batch-normalises there: 2 x 2 pixels would leave one value.
     check_capacity(n_segments, small.shape, n_superpixels, method="dsc", min_side=2, min_pixels=5)
@@ -297,11 +299,3 @@ def deep_superpixel_cut(
     return DSCResult(labels=labels, n_iter=it, converged=converged, superpixels=sp,
                      node_labels=node_cls.astype(np.int64), node_features=node_features.astype(np.float32),
                      history=history, small_labels=small_labels)
-
-
-def _check_k(n_segments) -> int:
-    if isinstance(n_segments, (bool, np.bool_)) or not isinstance(n_segments, (int, np.integer)):
-        raise TypeError(f"n_segments must be an int, got {n_segments!r}")
-    if n_segments < 2:
-        raise ValueError(f"n_segments must be >= 2, got {n_segments}")
-    return int(n_segments)

@@ -368,10 +368,12 @@ class SPWNetModel:
             raise RuntimeError("SPWNetModel is not fitted; call fit() or load() first")
         full = as_rgb(image, channel_axis)
         logits, rgb = self._logits(self._preprocess_rgb(full))
-        lab = self._labels_from_logits(logits, rgb, use_superpixels)
+        lab = self.labels_from_logits(logits, rgb, use_superpixels)
         return upscale_labels(lab, full.shape[:2]) if full_resolution else lab
 
-    def _labels_from_logits(self, logits: np.ndarray, rgb: np.ndarray, use_superpixels: bool = True) -> np.ndarray:
+    def labels_from_logits(self, logits: np.ndarray, rgb: np.ndarray, use_superpixels: bool = True) -> np.ndarray:
+        """Class map from ``(K, H, W)`` logits of :meth:`predict_logits`: per-superpixel majority of the argmax
+        (the paper's superpixel refinement) or the plain per-pixel argmax."""
         if not use_superpixels:
             return logits.argmax(0).astype(np.int32)
         c = self.config
