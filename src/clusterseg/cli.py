@@ -17,14 +17,9 @@ from typing import Callable, Dict, Iterable, Iterator, List, NoReturn, Optional,
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress
+
+from clusterseg._progress import progress_bar
 
 app = typer.Typer(
     name="clusterseg",
@@ -88,15 +83,7 @@ def _user_errors() -> Iterator[None]:
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-        console=console,
-    )
+    return progress_bar(console)
 
 
 def _unique_path(path: Path) -> Path:

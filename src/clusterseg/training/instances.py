@@ -42,6 +42,7 @@ from ..instances.clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import dsb_score
+from .._progress import progress_bar
 from ..nn.precision import autocast, resolve_precision
 from .runlog import TrainingDiverged, append_row, start_log
 from ..io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
@@ -369,11 +370,7 @@ def train_instances(
     steps_per_epoch = math.ceil(len(crops) / config.batch_size)
     bar = task = None
     if progress:
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                   TimeRemainingColumn)
-
-        bar = Progress(TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn())
+        bar = progress_bar()
         bar.start()
         task = bar.add_task("training", total=(config.epochs - start_epoch) * steps_per_epoch)
     try:

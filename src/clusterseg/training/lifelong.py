@@ -30,6 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
+from clusterseg._progress import progress_bar
 from clusterseg._validation import check_nonnegative
 from clusterseg.io.read import IMAGE_EXTENSIONS
 from clusterseg.features import lab_xy_features
@@ -278,12 +279,9 @@ def train_lnsnet(
     model.train()
     bar = None
     if progress and start < len(paths):
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        bar = Progress(TextColumn("[bold]LNSNet"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-                       TimeElapsedColumn(), TimeRemainingColumn())
+        bar = progress_bar()
         bar.start()
-        task = bar.add_task("train", total=len(paths), completed=start, info="")
+        task = bar.add_task("LNSNet", total=len(paths), completed=start)
     try:
         for index in range(start, len(paths)):
             t0 = time.perf_counter()
@@ -350,7 +348,8 @@ def train_lnsnet(
                 callback(index, model)
                 model.train()
             if bar is not None:
-                bar.update(task, advance=1, info=f"{path.name} K={k} Lc={rec['cluster']:.3f} Lr={rec['recon']:.3f}")
+                bar.update(task, advance=1,
+                           description=f"LNSNet {path.name} K={k} Lc={rec['cluster']:.3f} Lr={rec['recon']:.3f}")
     finally:
         if bar is not None:
             bar.stop()
