@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from clusterseg.instances.clustering import ClusteringParams, cluster_embeddings
 from clusterseg.instances.embedding import add_coordinates, coordinate_grid, decode_output, gaussian_membership
 from clusterseg.instances.loss import SpatialEmbeddingLoss
-from clusterseg.instances.model import SpatialEmbeddingModel, _vector_map, d4_transforms
+from clusterseg.instances.model import SpatialEmbeddingModel, _vector_map, d4_transforms  # d4 lives in clusterseg.nn.d4
 from clusterseg.nn.erfnet import BranchedERFNet
 from clusterseg.nn.lovasz import lovasz_hinge
 from clusterseg.io.checkpoints import CheckpointError
@@ -358,3 +358,14 @@ def test_add_coordinates_matches_the_grid():
     offset = np.random.default_rng(0).normal(size=(2, 7, 9)).astype(np.float32)
     expected = offset + coordinate_grid(7, 9, pixel_size=0.25).numpy()
     assert np.allclose(add_coordinates(offset.copy(), pixel_size=0.25), expected)
+
+
+def test_d4_symmetries_are_a_group_and_invert_exactly():
+    from clusterseg.nn.d4 import apply_d4, invert_d4
+
+    x = torch.arange(12.0).reshape(1, 3, 4)
+    images = {tuple(apply_d4(x, k, f).flatten().tolist()) + (apply_d4(x, k, f).shape,) for k, f in d4_transforms()}
+    assert len(images) == 8  # all different on an asymmetric input
+    for k, flip in d4_transforms():
+        assert torch.equal(invert_d4(apply_d4(x, k, flip), k, flip), x)
+    assert torch.equal(apply_d4(x, 2, True), torch.flip(x, dims=(-2,)))  # flip then half turn = vertical flip

@@ -16,37 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._validation import to_float_rgb
+
 __all__ = ["lab_xy_features", "lab_xy_from_lab", "rgb_to_lab", "position_channels", "standardize_channels", "normalize_percentile"]
-
-
-def _as_float_rgb(image: np.ndarray, channel_axis: int | None) -> np.ndarray:
-    """Float32 (H, W, 3) RGB in [0, 1], using the project validator when available."""
-    try:
-        from clusterseg._validation import to_float_rgb
-    except ImportError:  # pragma: no cover - validator is written by another helper
-        to_float_rgb = None
-    if to_float_rgb is not None:
-        return np.asarray(to_float_rgb(image, channel_axis=channel_axis), dtype=np.float32)
-    # Minimal fallback: (H, W) grey or (H, W, 3/4) with channels last.
-    image = np.asarray(image)
-    if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    elif channel_axis is not None and channel_axis not in (-1, 2):
-        image = np.moveaxis(image, channel_axis, -1)
-    if image.ndim != 3 or image.shape[-1] not in (3, 4):
-        raise ValueError(f"image must be (H, W) or (H, W, 3|4), got shape {image.shape}")
-    image = image[..., :3]
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / 255.0
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / 65535.0
-    image = image.astype(np.float32)
-    if not np.all(np.isfinite(image)):
-        raise ValueError("image contains NaN or infinite values")
-    lo, hi = float(image.min()), float(image.max())
-    if lo < 0 or hi > 1:
-        image = (image - lo) / (hi - lo) if hi > lo else np.zeros_like(image)
-    return image
 
 
 def position_channels(shape: tuple[int, int], dtype=np.float32) -> np.ndarray:
@@ -190,7 +162,7 @@ def lab_xy_features(
     >>> lab_xy_features(rgb).shape
     (5, 4, 6)
     """
-    rgb = _as_float_rgb(image, channel_axis)
+    rgb = np.asarray(to_float_rgb(image, channel_axis=channel_axis), dtype=np.float32)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
         raise ValueError(f"image must be a non-empty 2-D colour image, got shape {rgb.shape}")
     return lab_xy_from_lab(rgb_to_lab(rgb), standardize=standardize)

@@ -29,6 +29,7 @@ from torch import nn
 
 from .._validation import check_image, to_float_rgb
 from ..features import normalize_percentile
+from ..nn.d4 import apply_d4, d4_transforms, invert_d4
 from ..nn.erfnet import BranchedERFNet
 from ..nn.precision import autocast
 from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
@@ -64,23 +65,6 @@ def prepare_image(
     return np.ascontiguousarray(x)
 
 
-def d4_transforms() -> list[tuple[int, bool]]:
-    """The 8 symmetries of the square as ``(quarter_turns, flip_x)`` pairs, identity first."""
-    return [(k, flip) for flip in (False, True) for k in range(4)]
-
-
-def _apply(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    if flip:
-        x = torch.flip(x, dims=(-1,))
-    return torch.rot90(x, k, dims=(-2, -1)) if k else x
-
-
-def _invert(x: torch.Tensor, k: int, flip: bool) -> torch.Tensor:
-    if k:
-        x = torch.rot90(x, -k, dims=(-2, -1))
-    return torch.flip(x, dims=(-1,)) if flip else x
-
-
 def _vector_map(k: int, flip: bool, device) -> torch.Tensor:
     """2x2 matrix taking an (x, y) displacement in the transformed frame to the original frame.
 
@@ -89,7 +73,7 @@ def _vector_map(k: int, flip: bool, device) -> torch.Tensor:
     along the transformed x and y axes.
     """
     coords = coordinate_grid(3, 3, pixel_size=1.0, device=device)[None]
-    t = _apply(coords, k, flip)[0]
+    t = apply_d4(coords, k, flip)[0]
     return torch.stack([t[:, 0, 1] - t[:, 0, 0], t[:, 1, 0] - t[:, 0, 0]], dim=1)
 
 
@@ -214,13 +198,13 @@ class SpatialEmbeddingModel(nn.Module):
         acc = None
         for k, flip in transforms:
             with autocast(x.device, precision):
-                raw = self(_apply(x[None], k, flip))[0].float()
+                raw = self(apply_d4(x[None], k, flip))[0].float()
             offset = torch.einsum("ij,jhw->ihw", _vector_map(k, flip, raw.device), torch.tanh(raw[:2]))
             sigma = raw[2 : 2 + self.n_sigma]
             if self.n_sigma == 2 and k % 2 == 1:  # x and y bandwidths swap under a quarter turn
                 sigma = sigma.flip(0)
             seed = torch.sigmoid(raw[2 + self.n_sigma :])
-            maps = [_invert(offset, k, flip), _invert(sigma, k, flip), _invert(seed, k, flip)]
+            maps = [invert_d4(offset, k, flip), invert_d4(sigma, k, flip), invert_d4(seed, k, flip)]
             acc = maps if acc is None else [a + m for a, m in zip(acc, maps)]
         return _Maps(*(a / len(transforms) for a in acc))
 

@@ -38,6 +38,7 @@ import torch
 from scipy import ndimage
 
 from ..augment import augment_modality, resize_pair
+from ..nn.d4 import apply_d4
 from ..instances.clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
 from ..instances.model import SpatialEmbeddingModel, prepare_image
@@ -181,13 +182,13 @@ class InstanceCrops(torch.utils.data.Dataset):
         x, y = _random_window(sample, window, cfg.object_crop_fraction, rng)
         if window != cfg.crop:
             x, y = resize_pair(x, y, cfg.crop)
-        if rng.random() < 0.5:
-            x, y = x[:, :, ::-1], y[:, ::-1]
+        flip = bool(rng.random() < 0.5)
         k = int(rng.integers(4))
-        x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+        x = apply_d4(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)), k, flip)
+        y = apply_d4(torch.from_numpy(np.ascontiguousarray(y).astype(np.int64)), k, flip).contiguous()
         if cfg.augment:
-            x = augment_modality(x, rng)
-        return torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(y).astype(np.int64))
+            return torch.from_numpy(augment_modality(x.numpy(), rng)), y
+        return x.contiguous(), y
 
 
 def _random_window(

@@ -39,6 +39,7 @@ from ..graph.affinity import affinity_matrix, edge_distances, exp_weights, mean_
 from ..graph.losses import continuity_loss, similarity_loss, soft_ncut_loss
 from ..graph.pooling import pool_mean
 from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
+from ..nn.d4 import apply_d4
 from ..nn.wnet import WNet
 from ._common import (
     ProgressLike,
@@ -106,7 +107,7 @@ class PatchSampler:
                 n_aug = 6 if sy_c == sx_c else 4
                 augs = rng.integers(0, n_aug, n)
                 patches = torch.stack([
-                    _augment(img[:, y:y + sy_c, x:x + sx_c], int(a)) for y, x, a in zip(ys, xs, augs)
+                    apply_d4(img[:, y:y + sy_c, x:x + sx_c], *_PATCH_SYMMETRIES[int(a)]) for y, x, a in zip(ys, xs, augs)
                 ])
                 groups.append(patches)
             self.groups.append(groups)
@@ -125,18 +126,9 @@ class PatchSampler:
             yield out
 
 
-def _augment(p: torch.Tensor, a: int) -> torch.Tensor:
-    if a == 1:
-        return p.flip(-1)
-    if a == 2:
-        return p.flip(-2)
-    if a == 3:
-        return p.flip(-1, -2)
-    if a == 4:
-        return p.rot90(1, (-2, -1))
-    if a == 5:
-        return p.rot90(-1, (-2, -1))
-    return p
+#: The patch augmentations drawn by the sampler, as D4 symmetries: identity, flips of x, of y and of
+#: both, and quarter turns either way.
+_PATCH_SYMMETRIES = ((0, False), (0, True), (2, True), (2, False), (1, False), (3, False))
 
 
 @dataclass
