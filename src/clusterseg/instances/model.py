@@ -47,8 +47,13 @@ def prepare_image(
     channel_axis: int | None = -1,
     percentiles: tuple[float, float] = (1.0, 99.8),
     invert: bool | str = False,
+    intensity_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
     """Network input ``(3, H, W)`` float32: RGB (grey replicated, alpha dropped), percentile-normalised.
+
+    ``intensity_range=(low, high)`` (in the [0, 1] units of
+    :func:`~clusterseg._validation.to_float_rgb`) replaces the image's own
+    percentiles, so that the chunks of a large image are normalised alike.
 
     ``invert=True`` flips intensities (``1 - x``) so that dark objects on a
     bright background (bright-field, H&E) look like fluorescence;
@@ -59,7 +64,11 @@ def prepare_image(
         raise ValueError(f"invert must be True, False or 'auto', got {invert!r}")
     check_image(image, channel_axis=channel_axis)
     rgb = to_float_rgb(image, channel_axis=channel_axis)
-    x = normalize_percentile(rgb, *percentiles).transpose(2, 0, 1)
+    if intensity_range is None:
+        x = normalize_percentile(rgb, *percentiles).transpose(2, 0, 1)
+    else:
+        low, high = (float(v) for v in intensity_range)
+        x = ((rgb - low) / max(high - low, 1e-6)).astype(np.float32).transpose(2, 0, 1)
     if invert is True or (invert == "auto" and float(np.median(x.mean(axis=0))) > 0.5):
         x = 1.0 - x
     return np.ascontiguousarray(x)
@@ -234,6 +243,7 @@ class SpatialEmbeddingModel(nn.Module):
         tile_overlap: int = 64,
         precision: str = "auto",
         invert: bool | str = False,
+        intensity_range: tuple[float, float] | None = None,
     ) -> dict[str, np.ndarray]:
         """Dense maps of an image: ``embedding`` (2, H, W), ``sigma`` (n_sigma, H, W), ``seed`` (n_classes, H, W).
 
@@ -244,10 +254,11 @@ class SpatialEmbeddingModel(nn.Module):
         as one. Peak memory of the network is bounded by the tile size.
         ``precision="auto"`` runs the network under bfloat16 autocast where
         the hardware supports it natively (:mod:`clusterseg.nn.precision`),
-        ``"float32"`` forces full precision. ``invert``: see :func:`prepare_image`.
+        ``"float32"`` forces full precision. ``invert`` and ``intensity_range``: see
+        :func:`prepare_image`.
         """
         x = torch.from_numpy(prepare_image(image, channel_axis=channel_axis, percentiles=self.percentiles,
-                                           invert=invert))
+                                           invert=invert, intensity_range=intensity_range))
         return self.predict_prepared(x, tta=tta, tile_size=tile_size, tile_overlap=tile_overlap,
                                      precision=precision)
 
@@ -290,6 +301,7 @@ class SpatialEmbeddingModel(nn.Module):
         class_index: int = 0,
         precision: str = "auto",
         invert: bool | str = False,
+        intensity_range: tuple[float, float] | None = None,
         **clustering: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Instance labels ``(H, W)`` int32 and per-label scores of one image.
@@ -304,5 +316,6 @@ class SpatialEmbeddingModel(nn.Module):
             raise TypeError(f"unknown clustering parameters: {sorted(unknown)}")
         params = dataclasses.replace(self.clustering, **clustering)
         maps = self.predict_maps(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
-                                 tile_overlap=tile_overlap, precision=precision, invert=invert)
+                                 tile_overlap=tile_overlap, precision=precision, invert=invert,
+                                 intensity_range=intensity_range)
         return cluster_embeddings(maps["embedding"], maps["sigma"], maps["seed"][class_index], params)
