@@ -206,3 +206,19 @@ def test_cli_trains_on_palette_labels_and_prints_its_settings(tmp_path):
     assert result.exit_code == 0, result.output
     assert "settings: median object length" in result.output and "crop" in result.output
     assert (tmp_path / "run" / "best.pt").is_file()
+
+
+def test_validation_scores_the_best_seed_threshold(monkeypatch):
+    import clusterseg.training.instances as ti
+
+    seen = []
+
+    def fake_evaluate(maps, samples, params):
+        seen.append(params.seed_threshold)
+        return {0.5: 0.2, 0.7: 0.6, 0.9: 0.0}[params.seed_threshold]
+
+    monkeypatch.setattr(ti, "evaluate_dsb", fake_evaluate)
+    monkeypatch.setattr(ti, "_predict_all", lambda model, samples: ["maps"])
+    model = SpatialEmbeddingModel(width=0.25)
+    assert ti.validation_score(model, ["sample"]) == 0.6
+    assert sorted(seen) == [0.5, 0.7, 0.9] and model.clustering.seed_threshold == 0.9  # the model is unchanged
