@@ -118,3 +118,25 @@ def test_collection_goes_past_a_corrupt_file_and_skips_finished_ones(tmp_path):
     assert again.written == [] and len(again.skipped) == 2 and list(again.failed) == [folder / "b.png"]
     with pytest.raises(ValueError, match="task must be"):
         cd.process_files([folder / "a.png"], "nonsense", tmp_path / "out2")
+
+
+def test_cli_chunked_instances_and_superpixels_write_zarr(tmp_path):
+    from typer.testing import CliRunner
+
+    from clusterseg.cli import app
+
+    source = tmp_path / "big.npy"
+    np.save(source, _nuclei_image())
+    runner = CliRunner()
+    result = runner.invoke(app, ["instances", str(source), "--chunks", "128", "-o", str(tmp_path / "labels.zarr")])
+    assert result.exit_code == 0, result.output
+    assert zarr.open_array(str(tmp_path / "labels.zarr"), mode="r")[:].max() == len(CENTRES)
+    result = runner.invoke(app, ["superpixels", str(source), "--chunks", "128", "--segment-size", "600", "-m", "slic",
+                                 "-o", str(tmp_path / "sp.zarr")])
+    assert result.exit_code == 0, result.output
+    sp = zarr.open_array(str(tmp_path / "sp.zarr"), mode="r")[:]
+    assert sp.min() == 0 and 60 <= sp.max() + 1 <= 250
+    again = runner.invoke(app, ["instances", str(source), "--chunks", "128", "-o", str(tmp_path / "labels.zarr")])
+    assert again.exit_code == 2 and "exists" in again.output
+    wrong = runner.invoke(app, ["instances", str(source), "--chunks", "128", "-o", str(tmp_path / "labels")])
+    assert wrong.exit_code == 2 and ".zarr" in wrong.output

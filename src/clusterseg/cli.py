@@ -370,6 +370,10 @@ def superpixels(
     weights: Optional[Path] = typer.Option(None, "--weights", help="LNSNet checkpoint (default: shipped weights)."),
     refine_steps: Optional[int] = typer.Option(None, "--refine-steps", help="LNSNet: centre updates after the single pass (default 5; 0 = the paper's single non-iterative pass, about 0.7x the time)."),
     adapt_steps: int = typer.Option(0, "--adapt-steps", help="LNSNet: fine-tune a copy of the model on each image for this many iterations first (new domains; slow)."),
+    segment_size: Optional[float] = typer.Option(None, "--segment-size", help="With --chunks: pixels per superpixel (instead of -k), so that chunking does not change the count.", show_default=False),
+    chunks: Optional[int] = typer.Option(None, "--chunks", help="Process ONE large image (TIFF, Zarr, OME-Zarr, .npy) in chunks of this side on dask; -o must then be a .zarr path.", show_default=False),
+    workers: int = typer.Option(0, "--workers", help="With --chunks or for many files: start a local dask cluster of this many one-thread workers (0: dask's local threads)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running dask scheduler (tcp://HOST:8786) to use instead.", show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Compute superpixels for one or more images.
@@ -382,6 +386,8 @@ def superpixels(
         clusterseg superpixels photo.jpg -k 300 -o out/
 
         clusterseg superpixels frames/*.png -m slic -k 1000 --format npy --colour -o out/
+
+        clusterseg superpixels slide.ome.zarr --chunks 2048 --segment-size 400 --workers 2 -o sp.zarr
     """
     import clusterseg
     from clusterseg.superpixels import METHODS
@@ -407,6 +413,12 @@ def superpixels(
         kwargs["refine_steps"] = refine_steps
     if adapt_steps:
         kwargs["adapt_steps"] = adapt_steps
+    if chunks is not None or workers or scheduler:
+        by_size = chunks is not None and segment_size is not None
+        size = {"segment_size": segment_size} if by_size else {"n_segments": n_segments}
+        _run_on_dask("superpixels", images, out, chunks, workers, scheduler, overwrite,
+                     {**kwargs, "method": method, **size})
+        return
     _label_each_image(
         images,
         lambda image, report: clusterseg.superpixels(image, n_segments=n_segments, method=method, **kwargs),
@@ -554,6 +566,46 @@ def _sequence_outputs(
     return names, paths + ([out / "labels_colour.gif"] if gif else [])
 
 
+@contextlib.contextmanager
+def _dask_client(workers: int, scheduler: Optional[str]) -> Iterator[object]:
+    """A client for ``--scheduler``, a local cluster for ``--workers N``, else None (dask's threads)."""
+    if not workers and not scheduler:
+        yield None
+        return
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        _fail("--workers / --scheduler need dask: pip install 'clusterseg[distributed]'")
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+def _run_on_dask(kind: str, images: Sequence[Path], out: Path, chunks: Optional[int], workers: int,
+                 scheduler: Optional[str], overwrite: bool, options: dict) -> None:
+    """``--chunks``: one large image to a Zarr array; otherwise many files on the cluster."""
+    try:
+        from clusterseg import distributed
+        from dask.diagnostics import ProgressBar
+    except ImportError:
+        _fail("--chunks / --workers / --scheduler need dask and zarr: pip install 'clusterseg[distributed]'")
+    with _user_errors(), _dask_client(workers, scheduler) as client:
+        if chunks is not None:
+            if len(images) != 1 or out.suffix != ".zarr":
+                raise ValueError("--chunks processes one image into a Zarr array: give one input and -o NAME.zarr")
+            run = distributed.instances if kind == "instances" else distributed.superpixels
+            with ProgressBar() if client is None else contextlib.nullcontext():
+                labels = run(str(images[0]), chunks=chunks, client=client, out=out, overwrite=overwrite, **options)
+            console.print(f"wrote {out} ({labels.shape[0]} x {labels.shape[1]}, {labels.dtype})", highlight=False)
+            return
+        report = distributed.process_files(list(images), kind, out, client=client, **options)
+    console.print(f"{len(report.written)} written, {len(report.skipped)} already done (skipped)", highlight=False)
+    _report_failures(list(report.failed.items()), len(images))  # exits non-zero if any failed
+
+
 @train_app.command("lnsnet")
 def train_lnsnet(
     images: Path = typer.Option(..., "--images", help="Folder of training images (one pass, one image at a time).", show_default=False),
@@ -643,6 +695,9 @@ def instances(
     min_size: Optional[int] = typer.Option(None, "--min-size", help="Override the model's minimum object size (pixels)."),
     overlay: bool = typer.Option(True, "--overlay/--no-overlay", help="Also write object outlines over the image."),
     colour: bool = typer.Option(True, "--colour/--no-colour", help="Also write a colour label image."),
+    chunks: Optional[int] = typer.Option(None, "--chunks", help="Process ONE large image (TIFF, Zarr, OME-Zarr, .npy) in chunks of this side on dask; -o must then be a .zarr path.", show_default=False),
+    workers: int = typer.Option(0, "--workers", help="With --chunks or for many files: start a local dask cluster of this many one-thread workers (0: dask's local threads)."),
+    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="Address of a running dask scheduler (tcp://HOST:8786) to use instead.", show_default=False),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Instance segmentation with spatial embeddings and a learned clustering bandwidth.
@@ -656,6 +711,8 @@ def instances(
         clusterseg instances cells/*.png -o out/
 
         clusterseg instances big.tif --model runs/nuclei/best.pt --tta -o out/
+
+        clusterseg instances slide.ome.zarr --chunks 2048 --workers 2 -o labels.zarr
     """
     from clusterseg.instances import instances as segment_instances, load_instance_model
 
@@ -664,6 +721,10 @@ def instances(
                                    ("min_size", min_size)) if v is not None}
     with _user_errors():  # a missing or unusable model is a usage error, not a failure of every image
         loaded = load_instance_model(model)
+    if chunks is not None or workers or scheduler:
+        _run_on_dask("instances", images, out, chunks, workers, scheduler, overwrite,
+                     {"model": model, "tta": tta, **overrides})
+        return
     _label_each_image(
         images,
         lambda image, report: tuple(segment_instances(image, loaded, tta=tta, tile_size=tile_size, **overrides)),
