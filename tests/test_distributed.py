@@ -12,6 +12,7 @@ import clusterseg  # noqa: E402
 from clusterseg import distributed as cd  # noqa: E402
 from clusterseg.distributed.merge import border_pairs, merge_labels  # noqa: E402
 from clusterseg.metrics import instance_iou  # noqa: E402
+from clusterseg.unsupervised import SPWNetModel, fit_sequence_model  # noqa: E402
 
 # Nuclei on and across the borders of 128-px chunks (corner at (128, 128), edges at rows/cols 128, 256).
 CENTRES = [(64, 60), (128, 128), (64, 128), (128, 200), (200, 128), (190, 256), (40, 250), (230, 40), (128, 300)]
@@ -140,3 +141,18 @@ def test_cli_chunked_instances_and_superpixels_write_zarr(tmp_path):
     assert again.exit_code == 2 and "exists" in again.output
     wrong = runner.invoke(app, ["instances", str(source), "--chunks", "128", "-o", str(tmp_path / "labels")])
     assert wrong.exit_code == 2 and ".zarr" in wrong.output
+
+
+def test_segment_frames_applies_one_fitted_sp_wnet_to_every_slice(tmp_path):
+    rng = np.random.default_rng(0)
+    volume = np.zeros((4, 48, 64), np.float32)
+    volume[:, :, 32:] = 1.0  # two halves in every slice
+    volume += rng.normal(0, 0.05, volume.shape).astype(np.float32)
+    model = fit_sequence_model(volume, n_segments=2, train_on=2, epochs=1, channel_axis=None,
+                                          ch_mul=4, n_blocks=2, n_superpixels=30, patch_sizes=(16,), n_batches=2)
+    expected = np.stack([model.predict(s, channel_axis=None) for s in volume])
+    labels = cd.segment_frames(volume, model, out=tmp_path / "classes.zarr")
+    assert labels.shape == (4, 48, 64) and labels.dtype == np.int32
+    assert np.array_equal(labels.compute(), expected)  # the same model, hence the same class ids everywhere
+    with pytest.raises(ValueError, match="fitted"):
+        cd.segment_frames(volume, SPWNetModel(2))

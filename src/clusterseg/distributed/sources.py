@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["as_dask_image", "ome_zarr_level0"]
+__all__ = ["as_dask_image", "open_array", "ome_zarr_level0"]
 
 
 def ome_zarr_level0(path: Path) -> Path:
@@ -45,6 +45,19 @@ def _open_path(path: Path):
     return da.from_array(read_image(path))
 
 
+def open_array(data: Any):
+    """A dask array of ``data``: an array (NumPy, dask, Zarr) or a path (see :func:`as_dask_image`)."""
+    import dask.array as da
+
+    if isinstance(data, (str, os.PathLike)):
+        return _open_path(Path(data))
+    if isinstance(data, da.Array):
+        return data
+    if hasattr(data, "shape") and hasattr(data, "dtype"):
+        return da.from_array(data)
+    raise TypeError(f"data must be an array or a path, got {type(data).__name__}")
+
+
 def as_dask_image(data: Any, chunks: int, channel_axis: int | None = -1):
     """``(H, W)`` or ``(H, W, C)`` dask array chunked ``chunks`` x ``chunks`` in space, channels in one chunk.
 
@@ -59,24 +72,15 @@ def as_dask_image(data: Any, chunks: int, channel_axis: int | None = -1):
     channel_axis : int or None
         Axis of the colour channels (moved last); ``None`` for grey.
     """
-    import dask.array as da
-
     if isinstance(chunks, bool) or not isinstance(chunks, (int, np.integer)) or chunks < 16:
         raise ValueError(f"chunks must be an integer >= 16 pixels, got {chunks!r}")
-    if isinstance(data, (str, os.PathLike)):
-        array = _open_path(Path(data))
-    elif isinstance(data, da.Array):
-        array = data
-    else:
-        array = da.from_array(data) if hasattr(data, "shape") and hasattr(data, "dtype") else None
-        if array is None:
-            raise TypeError(f"data must be an array or a path, got {type(data).__name__}")
+    import dask.array as da
+
+    array = open_array(data)
+    if array.ndim not in (2, 3):
+        raise ValueError(f"expected a 2-D image (H, W) or (H, W, C), got shape {array.shape}")
     if channel_axis is not None and array.ndim == 3:
         array = da.moveaxis(array, channel_axis, -1)
-    elif array.ndim == 3 and array.shape[-1] in (3, 4):
-        pass
-    elif array.ndim != 2:
-        raise ValueError(f"expected a 2-D image (H, W) or (H, W, C), got shape {array.shape}")
     if array.ndim == 3 and array.shape[-1] not in (1, 3, 4):
         raise ValueError(f"expected 1, 3 or 4 channels last, got shape {array.shape}")
     if min(array.shape[:2]) == 0:
