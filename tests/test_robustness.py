@@ -497,3 +497,28 @@ def test_training_divergence_is_a_user_error_not_a_bug():
     from clusterseg.training.runlog import TrainingDiverged
 
     assert issubclass(TrainingDiverged, ValueError) and issubclass(TrainingDiverged, FloatingPointError)
+
+
+def test_write_into_a_folder_that_refuses_files_leaves_nothing(tmp_path, monkeypatch):
+    """What a read-only folder does for a normal user, simulated so that it also runs as root (as CI does)."""
+    import tempfile
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(kwargs.get("dir", tmp_path)))
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(PermissionError):
+        write_labels(tmp_path / "seg.png", np.zeros((4, 5), np.int32))
+    assert list(tmp_path.iterdir()) == []
+    from typer.testing import CliRunner
+
+    from clusterseg.cli import app
+    from clusterseg.io import write_image
+
+    monkeypatch.undo()
+    write_image(tmp_path / "a.png", np.zeros((16, 20, 3), np.uint8))
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    result = CliRunner().invoke(app, ["superpixels", str(tmp_path / "a.png"), "-k", "4", "-m", "slic",
+                                      "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "Permission denied" in result.output
+    assert not any((tmp_path / "out").glob("*")) if (tmp_path / "out").exists() else True
