@@ -648,3 +648,20 @@ def test_lnsnet_function_and_dispatcher_share_their_defaults():
 
     image = astronaut()[::8, ::8]
     assert np.array_equal(lnsnet_superpixels(image, 60), clusterseg.superpixels(image, 60, method="lnsnet"))
+
+
+def test_lnsnet_precision_option_float32_is_the_default_and_bf16_stays_close():
+    from skimage.data import astronaut
+
+    from clusterseg.metrics import achievable_segmentation_accuracy
+    from clusterseg.superpixels.lnsnet import lnsnet_superpixels
+
+    image = astronaut()[::4, ::4]
+    default = lnsnet_superpixels(image, 100)
+    assert np.array_equal(default, lnsnet_superpixels(image, 100, precision="float32"))
+    half = lnsnet_superpixels(image, 100, precision="bfloat16")
+    assert half.shape == default.shape and abs(int(half.max()) - int(default.max())) <= 10
+    # Each labelling explains the other almost exactly: the boundaries moved, not the segments.
+    assert achievable_segmentation_accuracy(half, default) > 0.9
+    with pytest.raises(ValueError, match="precision"):
+        lnsnet_superpixels(image, 100, precision="half")
