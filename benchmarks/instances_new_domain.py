@@ -104,8 +104,8 @@ def main(argv=None) -> int:
     lines += [f"Data: `synthetic_rosettes` seed 0 ({len(train)} train + {len(val)} validation images, 256 x 256) and "
               f"seed 1 ({len(test)} test images). Settings chosen by `suggest_config`: {reason}; "
               f"width {config.width}, precision {config.precision}, modality augmentation {config.augment}. "
-              f"Training took {train_seconds / 60:.1f} min in all ({args.threads} thread(s), sum of the epochs "
-              "in the run's log; validation included).", ""]
+              f"Training took {train_seconds / 60:.1f} min in all (the sum of the epochs in the run's log, "
+              "validation included, whatever --threads the training ran with).", ""]
     lines += markdown_table(["method", "SBD", "abs DiC", "DiC", "Acc@0.5", "DSB score"], rows)
     lines += ["", "- SBD: symmetric best Dice, |DiC|: mean absolute difference in object count (CVPPP; "
               "Scharr et al. 2016). Acc@0.5: TP/(TP+FP+FN) at IoU 0.5 per image, averaged; DSB score: the same "
