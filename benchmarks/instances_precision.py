@@ -105,7 +105,7 @@ def main(argv=None) -> int:
     lines = header_lines("Spatial embeddings: bfloat16 autocast vs float32 (CPU)", threads=args.threads)
     lines += markdown_table(["what", "width", "float32 ms", "bfloat16 ms", "speed-up"], rows)
     lines += ["", f"Median of {args.repeats} alternating calls per precision after one untimed call each, "
-              "one process. Quality: `benchmarks/results/instances_dsb2018.md` (float32 row)."]
+              "one process. Quality: `benchmarks/results/instances_dsb2018_augmented.md` (float32 rows)."]
     write_text_atomic(Path(args.out), "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
