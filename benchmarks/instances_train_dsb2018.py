@@ -37,6 +37,9 @@ def main() -> None:
     parser.add_argument("--no-augment", action="store_true", help="no imaging-modality augmentation")
     parser.add_argument("--p-scale", type=float, default=0.5)
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
+    parser.add_argument("--initial-weights", default=None,
+                        help="fine-tune this model (name or path; same width) instead of starting afresh")
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--exclude-modality", choices=("grey", "colour"), default=None,
                         help="leave these images out of training and validation")
     parser.add_argument("--threads", type=int, default=1)
@@ -54,7 +57,8 @@ def main() -> None:
     print(f"DSB2018: {len(train)} training, {len(val)} validation images (test split held out)", flush=True)
     config = InstanceTrainingConfig(epochs=args.epochs, crop=args.crop, batch_size=args.batch_size,
                                     width=args.width, val_every=args.val_every, augment=not args.no_augment,
-                                    p_scale=args.p_scale, precision=args.precision)
+                                    p_scale=args.p_scale, precision=args.precision,
+                                    initial_weights=args.initial_weights, lr=args.lr)
     t0 = time.perf_counter()
     best = train_instances(train, val, args.out, config, resume=args.resume, progress=not args.no_progress,
                            metadata={"data": "DSB2018 stage 1 train minus the fixed 10% test split",

@@ -222,3 +222,21 @@ def test_validation_scores_the_best_seed_threshold(monkeypatch):
     model = SpatialEmbeddingModel(width=0.25)
     assert ti.validation_score(model, ["sample"]) == 0.6
     assert sorted(seen) == [0.5, 0.7, 0.9] and model.clustering.seed_threshold == 0.9  # the model is unchanged
+
+
+def test_fine_tuning_starts_from_the_given_weights(tmp_path):
+    from clusterseg.training.instances import train_instances as run
+
+    source = SpatialEmbeddingModel(width=0.25)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.5)  # far from any fresh initialisation
+    source.save(tmp_path / "source.pt")
+    # A learning rate of 1e-12 keeps the weights where training started (Adam moves each by about lr).
+    config = InstanceTrainingConfig(epochs=1, crop=32, width=0.25, lr=1e-12, initial_weights=str(tmp_path / "source.pt"))
+    best = SpatialEmbeddingModel.load(run(_disks(2), [], tmp_path / "run", config, progress=False))
+    for (name, p), (_, q) in zip(best.named_parameters(), source.named_parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
+    wrong = InstanceTrainingConfig(epochs=1, crop=32, width=0.5, initial_weights=str(tmp_path / "source.pt"))
+    with pytest.raises(ValueError, match="width 0.25"):
+        run(_disks(2), [], tmp_path / "run2", wrong, progress=False)

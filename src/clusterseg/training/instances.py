@@ -83,6 +83,7 @@ class InstanceTrainingConfig:
     scale_range: tuple[float, float] = (0.5, 2.0)  # zoom factors drawn log-uniformly
     p_scale: float = 0.5  # probability of a zoomed crop
     precision: str = "auto"  # bfloat16 autocast where the hardware supports it, else float32
+    initial_weights: str | None = None  # fine-tune a saved model (name or path) instead of starting afresh
     val_every: int = 1
     seed: int = 0
 
@@ -305,6 +306,18 @@ def tune_clustering(
     return best, best_score
 
 
+def _start_from(model: SpatialEmbeddingModel, weights: str) -> None:
+    """Fine-tuning: copy the weights of a saved model of the same architecture."""
+    from ..instances.api import load_instance_model
+
+    source = load_instance_model(weights)
+    if (source.n_sigma, source.width, source.n_classes) != (model.n_sigma, model.width, model.n_classes):
+        raise ValueError(f"initial_weights {weights!r} has n_sigma {source.n_sigma}, width {source.width}, "
+                         f"{source.n_classes} classes; the config asks for {model.n_sigma}, {model.width}, "
+                         f"{model.n_classes}")
+    model.load_state_dict(source.state_dict())
+
+
 def _training_state(model, optimizer, epoch, best_score, config, history) -> dict[str, Any]:
     # The torch RNG drives dropout: saving it makes a resumed run identical to an uninterrupted one.
     return {"model": model.checkpoint(), "optimizer": optimizer.state_dict(), "epoch": epoch,
@@ -364,6 +377,8 @@ def train_instances(
 
     torch.manual_seed(config.seed)
     model = SpatialEmbeddingModel(n_sigma=config.n_sigma, width=config.width, metadata=metadata).to(device)
+    if config.initial_weights is not None:
+        _start_from(model, config.initial_weights)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score, history = 0, -math.inf, []
     if resume and last_path.exists():
