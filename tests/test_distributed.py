@@ -156,3 +156,16 @@ def test_segment_frames_applies_one_fitted_sp_wnet_to_every_slice(tmp_path):
     assert np.array_equal(labels.compute(), expected)  # the same model, hence the same class ids everywhere
     with pytest.raises(ValueError, match="fitted"):
         cd.segment_frames(volume, SPWNetModel(2))
+
+
+def test_ome_zarr_input_reads_level_0(tmp_path):
+    from clusterseg.distributed.sources import as_dask_image
+
+    image = _nuclei_image()
+    group = zarr.open_group(str(tmp_path / "img.ome.zarr"), mode="w")
+    group.create_array("0", shape=image.shape, chunks=(64, 64), dtype="uint8")[:] = image
+    group.create_array("1", shape=(128, 160), chunks=(64, 64), dtype="uint8")[:] = image[::2, ::2]
+    group.attrs["ome"] = {"multiscales": [{"datasets": [{"path": "0"}, {"path": "1"}]}]}
+    array = as_dask_image(tmp_path / "img.ome.zarr", 128, channel_axis=None)
+    assert array.shape == image.shape and array.chunksize == (128, 128)
+    assert np.array_equal(array.compute(), image)

@@ -43,7 +43,8 @@ def _block_index(block_info: dict) -> int:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None):
+def torch_threads(n: int | None):
+    """Torch intra-op threads set to ``n`` for the block (restored after), so tasks do not oversubscribe cores."""
     import torch
 
     previous = torch.get_num_threads()
@@ -57,7 +58,7 @@ def _torch_threads(n: int | None):
 
 def _instances_block(block: np.ndarray, model: Any, options: dict, threads: int | None, block_info=None) -> np.ndarray:
     net = _worker_model(model) if isinstance(model, str) else model
-    with _torch_threads(threads):
+    with torch_threads(threads):
         labels, _ = net.segment(block, channel_axis=-1 if block.ndim == 3 else None, **options)
     return np.where(labels > 0, labels.astype(np.int64) + _block_index(block_info) * ID_STRIDE, 0)
 
@@ -67,7 +68,7 @@ def _superpixels_block(block: np.ndarray, segment_size: float, method: str, opti
     from ..superpixels.api import superpixels as superpixels_2d
 
     n_segments = max(1, min(block.shape[0] * block.shape[1], round(block.shape[0] * block.shape[1] / segment_size)))
-    with _torch_threads(threads):
+    with torch_threads(threads):
         labels = superpixels_2d(block, n_segments, method=method, channel_axis=-1 if block.ndim == 3 else None,
                                 **options)
     return labels.astype(np.int64) + 1 + _block_index(block_info) * ID_STRIDE
@@ -103,13 +104,21 @@ def _chunk_sizes(size: int, chunk: int, depth: int) -> tuple[int, ...]:
     return tuple(sizes)
 
 
-def _with_halo(image, chunks: int, depth: int):
+def _labels_per_chunk(image, chunks: int, depth: int, block_function, *args, out: Path | None, client):
+    """Run ``block_function(block, *args)`` on every chunk with its halo; store the results once.
+
+    Returns the stored ``(H + halos, W + halos)`` block-unique labels and the
+    temporary Zarr folder holding them (``None`` when persisted in memory).
+    """
     import dask.array as da
 
     image = image.rechunk((_chunk_sizes(image.shape[0], chunks, depth), _chunk_sizes(image.shape[1], chunks, depth))
                           + image.chunks[2:])
     depths = {0: depth, 1: depth, **({2: 0} if image.ndim == 3 else {})}
-    return da.overlap.overlap(image, depth=depths, boundary="reflect"), image
+    padded = da.overlap.overlap(image, depth=depths, boundary="reflect")
+    blocks = padded.map_blocks(block_function, *args, dtype=np.int64, drop_axis=[2] if padded.ndim == 3 else [],
+                               chunks=padded.chunks[:2])
+    return _store(blocks, out, client)
 
 
 def _scheduler(client):
@@ -124,7 +133,8 @@ def _store(blocks, out: Path | None, client):
         return (client.persist(blocks) if client is not None else blocks.persist(scheduler="threads")), None
     tmp = out.with_name(out.name + ".chunks-tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    blocks.to_zarr(str(tmp), compute=True, **({} if client is None else {}))
+    with _local_scheduler(client):
+        blocks.to_zarr(str(tmp))
     return da.from_zarr(str(tmp)), tmp
 
 
@@ -324,13 +334,13 @@ def instances(
         options = _global_normalisation(image, net, options)
     if chunks % 8:
         raise ValueError(f"chunks must be a multiple of 8 for instances (the network's stride), got {chunks}")
-    # The network's stride is 8: halos of whole cells keep every chunk on the full image's grid.
-    depth = overlap if overlap is None else _check_depth(overlap, chunks) + (-overlap) % 8
-    depth = _check_depth(depth if depth is not None else _suggest_overlap(image, net, options, chunks), chunks)
-    padded, _ = _with_halo(image, chunks, depth)
-    blocks = padded.map_blocks(_instances_block, reference, options, torch_threads, dtype=np.int64,
-                               drop_axis=[2] if padded.ndim == 3 else [], chunks=padded.chunks[:2])
-    blocks, tmp = _store(blocks, out_path, client)
+    if overlap is None:
+        depth = _suggest_overlap(image, net, options, chunks)
+    else:  # the network's stride is 8: halos of whole cells keep every chunk on the full image's grid
+        depth = _check_depth(overlap, chunks) + (-overlap) % 8
+    depth = _check_depth(depth, chunks)
+    blocks, tmp = _labels_per_chunk(image, chunks, depth, _instances_block, reference, options, torch_threads,
+                                    out=out_path, client=client)
     return _finish(blocks, depth, merge=True, shift=0, min_fraction=min_fraction, client=client, out=out_path,
                    overwrite=overwrite, tmp=tmp)
 
@@ -377,9 +387,7 @@ def superpixels(
         raise ValueError(f"segment_size must be between 1 pixel and the image area, got {size:g}")
     depth = _check_depth(overlap if overlap is not None else min(chunks // 2, max(8, math.ceil(math.sqrt(size)))),
                          chunks)
-    padded, _ = _with_halo(image, chunks, depth)
-    blocks = padded.map_blocks(_superpixels_block, size, method, options, torch_threads, dtype=np.int64,
-                               drop_axis=[2] if padded.ndim == 3 else [], chunks=padded.chunks[:2])
-    blocks, tmp = _store(blocks, out_path, client)
+    blocks, tmp = _labels_per_chunk(image, chunks, depth, _superpixels_block, size, method, options, torch_threads,
+                                    out=out_path, client=client)
     return _finish(blocks, depth, merge=False, shift=-1, min_fraction=1.0, client=client, out=out_path,
                    overwrite=overwrite, tmp=tmp, split=True)

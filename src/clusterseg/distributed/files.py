@@ -42,14 +42,12 @@ def _method(task: str | Callable, options: dict) -> Callable[[np.ndarray], np.nd
 
 def _process_one(path: Path, target: Path, task: str | Callable, options: dict, threads: int | None):
     """(status, message) for one file; user errors become 'failed', bugs propagate."""
-    import torch
-
     from ..io import read_image, write_labels
+    from .arrays import torch_threads
 
-    if threads:
-        torch.set_num_threads(int(threads))
     try:
-        labels = _method(task, options)(read_image(path))
+        with torch_threads(threads):
+            labels = _method(task, options)(read_image(path))
         write_labels(target, labels)  # atomic: a temporary file renamed when complete
     except (ValueError, OSError) as exc:
         return "failed", f"{type(exc).__name__}: {exc}"

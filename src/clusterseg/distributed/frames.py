@@ -11,11 +11,10 @@ __all__ = ["segment_frames"]
 
 
 def _frame_block(block: np.ndarray, model: Any, channel_axis: int | None, threads: int | None) -> np.ndarray:
-    import torch
+    from .arrays import torch_threads
 
-    if threads:
-        torch.set_num_threads(int(threads))
-    return np.stack([model.predict(frame, channel_axis=channel_axis) for frame in block])
+    with torch_threads(threads):
+        return np.stack([model.predict(frame, channel_axis=channel_axis) for frame in block])
 
 
 def segment_frames(

@@ -18,8 +18,9 @@ def ome_zarr_level0(path: Path) -> Path:
         meta = path / name
         if meta.is_file():
             attrs = json.loads(meta.read_text())
-            attrs = attrs.get("attributes", attrs).get("ome", attrs.get("attributes", attrs))
-            scales = attrs.get("multiscales") if isinstance(attrs, dict) else None
+            attrs = attrs.get("attributes", attrs)  # Zarr v3 keeps them under "attributes"
+            attrs = attrs.get("ome", attrs)  # OME-NGFF 0.5 under "ome", 0.4 at the top
+            scales = attrs.get("multiscales")
             if scales:
                 return path / scales[0]["datasets"][0]["path"]
     return path

@@ -53,5 +53,4 @@ def strip_superpixels(rgb: np.ndarray, n_segments: int) -> np.ndarray:
         starts[cut] = 1
         previous = cut
     ids = np.cumsum(starts, dtype=np.int32)
-    return np.ascontiguousarray(ids[:, None] if long_axis == 0 else ids[None, :]) * np.ones(
-        rgb.shape[:2], np.int32)
+    return np.broadcast_to(ids[:, None] if long_axis == 0 else ids[None, :], rgb.shape[:2]).copy()

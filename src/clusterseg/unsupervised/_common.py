@@ -53,7 +53,7 @@ def check_capacity(n_segments: int, shape: tuple[int, ...], n_superpixels: int, 
     """
     h, w = shape[:2]
     if min(h, w) < min_side or h * w < min_pixels:
-        need = f"at least {min_side}x{min_side}" + (f" and {min_pixels} pixels" if min_pixels > min_side**2 else "")
+        need = f"at least {min_side} pixels per side" + (f" and {min_pixels} in all" if min_pixels > min_side**2 else "")
         raise ValueError(f"image of {h}x{w} pixels (working resolution) is too small for method {method!r}: "
                          f"it needs {need}")
     limit = min(int(n_superpixels), h * w)

@@ -211,9 +211,6 @@ def segment_hierarchy(
 
 
 # --------------------------------------------------------------------- sequences
-_VIDEO_SUFFIXES = (".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
-
-
 def _as_sequence(frames_or_volume, axis: int, channel_axis: int | None):
     """Return (indexable frames, per-frame channel_axis); all frames checked to have one size."""
     if isinstance(frames_or_volume, (str, os.PathLike)):
@@ -250,7 +247,7 @@ def _open_sequence(p: Path):
     suffix = p.suffix.lower()
     if suffix in (".tif", ".tiff", ".npy"):
         return read_volume(p)
-    if suffix in IMAGE_EXTENSIONS or suffix not in _VIDEO_SUFFIXES:
+    if suffix in IMAGE_EXTENSIONS:
         raise ValueError(f"'{p}' is a single image, not a sequence: segment_sequence needs a folder of frames, "
                          "a video file or a volume (.tif / .npy stack); use clusterseg.segment for one image")
     return read_video(p)
