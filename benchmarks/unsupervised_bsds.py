@@ -3,8 +3,11 @@
 Compares, in one run and on the same images:
 
 * ``dsc``     -- Deep Superpixel Cut (clusterseg.unsupervised, one optimisation
-                 per image, coarse-to-fine levels by Ward merging);
-* ``spwnet``  -- SP-WNet trained on the image itself (single-image mode);
+                 per image at K_max 16), its ultrametric contour map from
+                 ``segment_hierarchy(..., return_ucm=True)`` cut at fixed thresholds;
+* ``spwnet``  -- SP-WNet trained on the image itself (single-image mode), same UCM;
+* ``dsc-ward`` / ``spwnet-ward`` -- the previous levels: Ward merging of the
+                 class-map regions, K swept;
 * ``felzenszwalb`` -- skimage Felzenszwalb-Huttenlocher, ``scale`` swept;
 * ``kmeans``  -- k-means on Lab + xy (standardised, xy weight 0.5), K swept;
 * ``ncut``    -- spectral normalised cut on an RGB SLIC superpixel graph
@@ -19,12 +22,17 @@ Usage::
 
     python benchmarks/unsupervised_bsds.py --limit 10
     python benchmarks/unsupervised_bsds.py --methods dsc spwnet felzenszwalb kmeans ncut
-    python benchmarks/unsupervised_bsds.py --ablation --limit 20
+    python benchmarks/unsupervised_bsds.py --ablation dsc --cache runs/bsds_cache
+
+``--ablation METHOD`` runs the method's optimisation once per image (outputs
+kept in ``--cache`` to be reused) and evaluates every hierarchy lever on and
+off on the same outputs.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -39,6 +47,8 @@ from _common import header_lines, markdown_table, set_threads  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 KS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 32)
+#: UCM thresholds, the same for every image (both merge-cost terms are in [0, 1]).
+THRESHOLDS = tuple(round(float(t), 3) for t in np.arange(0.1, 1.301, 0.025))
 FH_SCALES = (50, 100, 150, 200, 300, 400, 500, 700, 1000, 1500, 2000, 3000)
 PUBLISHED = {
     "DSC (paper, test)": (0.56, 0.60, 0.80, 0.83, 1.82, 1.62),
@@ -49,19 +59,19 @@ PUBLISHED = {
 
 
 # ------------------------------------------------------------------ methods
-def run_dsc(rgb, **kw):
+def run_ucm(rgb, method, **kw):
+    from clusterseg.unsupervised import segment_hierarchy, ucm_to_labels
+
+    _, ucm = segment_hierarchy(rgb, [2], max_segments=kw.pop("kmax", 16), method=method, return_ucm=True,
+                               random_state=0, **kw)
+    return [ucm_to_labels(ucm, t) for t in THRESHOLDS]
+
+
+def run_ward(rgb, method, **kw):
     from clusterseg.unsupervised import segment_hierarchy
 
-    kmax = kw.pop("kmax", 16)
-    levels = segment_hierarchy(rgb, KS, max_segments=kmax, method="dsc", random_state=0, **kw)
-    return [levels[k] for k in KS]
-
-
-def run_spwnet(rgb, **kw):
-    from clusterseg.unsupervised import segment_hierarchy
-
-    kmax = kw.pop("kmax", 16)
-    levels = segment_hierarchy(rgb, KS, max_segments=kmax, method="spwnet", random_state=0, **kw)
+    levels = segment_hierarchy(rgb, KS, max_segments=kw.pop("kmax", 16), method=method, hierarchy="ward",
+                               random_state=0, **kw)
     return [levels[k] for k in KS]
 
 
@@ -108,33 +118,126 @@ def run_ncut(rgb):
 
 
 METHODS = {
-    "dsc": (run_dsc, {}),
-    "spwnet": (run_spwnet, {}),
+    "dsc": (functools.partial(run_ucm, method="dsc"), {}),
+    "spwnet": (functools.partial(run_ucm, method="spwnet"), {}),
+    "dsc-ward": (functools.partial(run_ward, method="dsc"), {}),
+    "spwnet-ward": (functools.partial(run_ward, method="spwnet"), {}),
     "felzenszwalb": (run_felzenszwalb, None),
     "kmeans": (run_kmeans, None),
     "ncut": (run_ncut, None),
 }
-
-ABLATION = {
-    "dsc": ("dsc", {}),
-    "dsc, no cut loss (beta=0)": ("dsc", {"beta": 0.0}),
-    "dsc, no SuperAE (ae_iter=0)": ("dsc", {"ae_iter": 0}),
-    "dsc, colour W": ("dsc", {"affinity": "colour"}),
-    "dsc, Felzenszwalb superpixels": ("dsc", {"superpixel_method": "felzenszwalb"}),
-    "dsc, LNSNet superpixels": ("dsc", {"superpixel_method": "lnsnet"}),
-    "spwnet": ("spwnet", {}),
-    "spwnet, with ncut loss": ("spwnet", {"beta_cut": 1.0}),
-}
+DEFAULT_METHODS = ("dsc", "spwnet", "felzenszwalb", "kmeans", "ncut")
 
 
 def sweep_label(name):
-    return "scale" if name == "felzenszwalb" else "K"
+    if name == "felzenszwalb":
+        return "scale"
+    return "t" if name in ("dsc", "spwnet") or name.startswith("ucm") else "K"
+
+
+def sweep_values(name):
+    return {"scale": FH_SCALES, "t": THRESHOLDS, "K": KS}[sweep_label(name)]
+
+
+# ------------------------------------------------------------------ hierarchy ablation
+class ImageContext:
+    """Per-image state shared by the ablation variants: the optimisation output (cached) and the cues."""
+
+    def __init__(self, method, rgb_uint8, iid, cache):
+        self.method, self.iid, self.cache = method, iid, cache
+        self.rgb = rgb_uint8.astype(np.float32) / 255.0
+        self._out = self._cues = None
+        self.optimisation_seconds = 0.0
+
+    @property
+    def out(self):
+        if self._out is None:
+            self._out = self._load_or_run()
+        return self._out
+
+    def _load_or_run(self):
+        from clusterseg.unsupervised.api import _run  # exactly what segment_hierarchy runs
+
+        path = None if self.cache is None else Path(self.cache) / f"{self.method}_val_{self.iid}.npz"
+        if path is not None and path.exists():
+            z = np.load(path)
+            self.optimisation_seconds = float(z["seconds"])
+            return {k: z[k].astype(np.float32) if z[k].dtype == np.float16 else z[k] for k in z.files}
+        t0 = time.perf_counter()
+        o = _run(self.rgb, 16, self.method, -1, "slic", None, None, 0, False, {})
+        self.optimisation_seconds = time.perf_counter() - t0
+        d = dict(embedding=o.embedding, probabilities=o.probabilities, small_labels=o.small_labels,
+                 features=o.features, min_size=o.min_size, seconds=self.optimisation_seconds)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez_compressed(tmp, **{k: v.astype(np.float16) if isinstance(v, np.ndarray) and v.dtype == np.float32
+                                        else v for k, v in d.items()})
+            tmp.replace(path)
+        return d
+
+    @property
+    def cues(self):
+        from clusterseg.unsupervised.hierarchy import boundary_cues
+
+        if self._cues is None:
+            self._cues = boundary_cues(self.rgb, self.out["embedding"], self.out["probabilities"])
+        return self._cues
+
+
+def _ablate_ucm(ctx, base=None, **options):
+    from clusterseg.graph.ucm import ucm_to_labels
+    from clusterseg.unsupervised.hierarchy import HierarchyOptions, boundary_hierarchy
+
+    base_labels = None if base is None else base(ctx)
+    tree = boundary_hierarchy(ctx.rgb, options=HierarchyOptions(**options), cues=ctx.cues, base_labels=base_labels)
+    return [ucm_to_labels(tree.ucm, t) for t in THRESHOLDS]
+
+
+def _ablate_ward(ctx):
+    from clusterseg.unsupervised._common import region_hierarchy
+
+    o = ctx.out
+    levels = region_hierarchy(o["small_labels"], o["features"], ctx.rgb.shape[:2], KS, int(o["min_size"]))
+    return [levels[k] for k in KS]
+
+
+def _class_regions(ctx):
+    from skimage.measure import label
+
+    from clusterseg.unsupervised._common import upscale_labels
+
+    return label(upscale_labels(ctx.out["small_labels"], ctx.rgb.shape[:2]), connectivity=1, background=-1)
+
+
+def _lnsnet_base(ctx):
+    from clusterseg.superpixels import superpixels
+
+    return superpixels(ctx.rgb, 1000, method="lnsnet")
+
+
+HIERARCHY_ABLATION = {
+    "ucm: boundary hierarchy (default)": functools.partial(_ablate_ucm),
+    "ucm: no texture cue (learned embedding)": functools.partial(_ablate_ucm, texture=False),
+    "ucm: no class-probability gradient": functools.partial(_ablate_ucm, probability_weight=0.0),
+    "ucm: learning-free (neither learned cue)": functools.partial(_ablate_ucm, texture=False, probability_weight=0.0),
+    "ucm: no colour-histogram term": functools.partial(_ablate_ucm, histogram_weight=0.0),
+    "ucm: no small-region prior": functools.partial(_ablate_ucm, area_fraction=0.0),
+    "ucm: base = class-map regions": functools.partial(_ablate_ucm, base=_class_regions),
+    "ucm: base = LNSNet 1000 superpixels": functools.partial(_ablate_ucm, base=_lnsnet_base),
+    "Ward on class-map regions (previous levels)": _ablate_ward,
+}
+SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: no texture cue (learned embedding)",
+                   "ucm: no class-probability gradient", "ucm: learning-free (neither learned cue)",
+                   "Ward on class-map regions (previous levels)")
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
-    p.add_argument("--ablation", action="store_true", help="run the DSC/SP-WNet ablation variants instead")
+    p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
+    p.add_argument("--ablation", choices=("dsc", "spwnet"), default=None,
+                   help="evaluate the hierarchy levers on one method's outputs instead")
+    p.add_argument("--cache", default=None, help="folder for the ablation's per-image optimisation outputs")
     p.add_argument("--limit", type=int, default=None, help="first N val images (default all 100)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--tag", default=None, help="output name suffix (default: full / limitN / ablation)")
@@ -146,12 +249,13 @@ def main(argv=None) -> int:
     from clusterseg.datasets import bsds500
     from clusterseg.metrics.regions import aggregate_region_scores, region_scores
 
-    tag = args.tag or ("ablation" if args.ablation else (f"limit{args.limit}" if args.limit else "full"))
+    tag = args.tag or (f"ablation_{args.ablation}" if args.ablation else (f"limit{args.limit}" if args.limit else "full"))
     RESULTS.mkdir(parents=True, exist_ok=True)
     raw_path = RESULTS / f"unsupervised_bsds_{tag}.jsonl"
     md_path = RESULTS / f"unsupervised_bsds_{tag}.md"
     if args.ablation:
-        variants = {k: (METHODS[m][0], kw) for k, (m, kw) in ABLATION.items()}
+        names = HIERARCHY_ABLATION if args.ablation == "dsc" else SPWNET_ABLATION
+        variants = {k: (HIERARCHY_ABLATION[k], "ctx") for k in names}
     else:
         variants = {m: METHODS[m] for m in args.methods}
     done: dict[tuple[str, str], dict] = {}
@@ -172,13 +276,19 @@ def main(argv=None) -> int:
     skipped = {}
     for i in range(n_img):
         iid, rgb, gts, _ = data[i]
+        ctx = ImageContext(args.ablation, rgb, iid, args.cache) if args.ablation else None
         for v, (fn, kw) in variants.items():
             if (v, iid) in done:
                 r = done[(v, iid)]
             else:
+                if ctx is not None:
+                    ctx.cues  # shared by all variants: not part of any variant's time
                 t0 = time.perf_counter()
                 try:
-                    segs = fn(rgb, **kw) if kw is not None else fn(rgb)
+                    if ctx is not None:
+                        segs = fn(ctx)
+                    else:
+                        segs = fn(rgb, **kw) if kw is not None else fn(rgb)
                 except (ImportError, ValueError, NotImplementedError, OSError) as exc:
                     skipped[v] = f"{type(exc).__name__}: {exc}"
                     continue
@@ -190,7 +300,7 @@ def main(argv=None) -> int:
             per[v].append(r["scores"])
             secs[v].append(r["seconds"])
             sc = max(s["covering"] for s in r["scores"])
-            print(f"[{i + 1}/{n_img}] {iid} {v:32s} {r['seconds']:6.1f}s best-K SC {sc:.3f}", flush=True)
+            print(f"[{i + 1}/{n_img}] {iid} {v:44s} {r['seconds']:6.1f}s best SC {sc:.3f}", flush=True)
 
     rows = []
     for v in variants:
@@ -198,16 +308,17 @@ def main(argv=None) -> int:
             continue
         agg = aggregate_region_scores(per[v])
         o, s = agg["ods"], agg["ois"]
-        sweep = KS if sweep_label(v) == "K" else FH_SCALES
-        best = sweep[agg["ods_index"]["sc"]]
+        best = sweep_values(v)[agg["ods_index"]["sc"]]
         rows.append([v, f"{o['sc']:.3f}", f"{s['sc']:.3f}", f"{o['pri']:.3f}", f"{s['pri']:.3f}",
                      f"{o['vi']:.3f}", f"{s['vi']:.3f}", f"{sweep_label(v)}={best}",
                      f"{np.median(secs[v]):.1f}", str(len(per[v]))])
     lines = header_lines(f"BSDS500 val: unsupervised segmentation ({tag})", threads=args.threads)
     lines += [
         f"Images: {n_img} of BSDS500 val{' (first N, --limit)' if args.limit else ''}. "
-        f"Sweep: K in {list(KS)} (DSC/SP-WNet: one optimisation at K_max, levels by Ward merging), "
-        f"Felzenszwalb scale in {list(FH_SCALES)}. SC pooled over images, PRI/VI averaged (BSDS500 protocol).",
+        f"Sweep: DSC / SP-WNet (and `ucm:` rows): one optimisation at K_max 16, its ultrametric contour map "
+        f"cut at the same {len(THRESHOLDS)} thresholds t = {THRESHOLDS[0]}..{THRESHOLDS[-1]} (step 0.025) for "
+        f"every image; Ward / k-means / NCut: K in {list(KS)}; Felzenszwalb: scale in {list(FH_SCALES)}. "
+        "SC pooled over images, PRI/VI averaged (BSDS500 protocol).",
         "",
     ]
     lines += markdown_table(["method", "SC ODS", "SC OIS", "PRI ODS", "PRI OIS", "VI ODS", "VI OIS",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from ._common import (
     upscale_labels,
 )
 from .dsc import deep_superpixel_cut
+from .hierarchy import HierarchyOptions, boundary_hierarchy
 from .spwnet import SPWNetModel
 
 __all__ = ["segment", "segment_hierarchy", "segment_sequence", "iter_segment_sequence", "fit_sequence_model", "METHODS"]
@@ -42,9 +44,21 @@ def _levels(small_labels, pixel_features, full_shape, ks, min_size, connected=Tr
     return region_hierarchy(small_labels, pixel_features, full_shape, ks, min_size, connected=connected)
 
 
+@dataclass
+class _Output:
+    """One optimisation's result, with what the hierarchies need."""
+
+    labels: np.ndarray  # (H, W) final class map
+    small_labels: np.ndarray  # class map at the working resolution
+    features: np.ndarray  # (D, h, w) per-pixel features for Ward merging
+    embedding: np.ndarray  # (D', h, w) learned embedding (texture cue)
+    probabilities: np.ndarray  # (K, h, w)
+    min_size: int
+
+
 def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixels, max_iter, random_state,
-         progress, kwargs):
-    """Run one optimisation; return (labels, small_labels, pixel_features, min_size)."""
+         progress, kwargs) -> _Output:
+    """Run one optimisation of ``method`` on one image."""
     rgb = as_rgb(image, channel_axis)
     full_shape = rgb.shape[:2]
     min_size = kwargs.pop("min_size", None)
@@ -58,7 +72,7 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
         res = deep_superpixel_cut(rgb, n_segments, superpixel_method=superpixel_method, min_size=min_size,
                                   random_state=random_state, progress=progress, **opts)
         feats = res.node_features[res.superpixels].transpose(2, 0, 1)
-        return res.labels, res.small_labels, feats, min_size
+        return _Output(res.labels, res.small_labels, feats, res.embedding, res.probabilities, min_size)
     opts = dict(_SPWNET_IMAGE_DEFAULTS)
     opts.update(kwargs)
     epochs = opts.pop("epochs")
@@ -71,8 +85,8 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
     logits, small_rgb = model.predict_logits(rgb)
     small = relabel(model.labels_from_logits(logits, small_rgb))
     labels = merge_small_fragments(upscale_labels(small, full_shape), min_size)
-    feats = torch.softmax(torch.from_numpy(logits), 0).numpy()
-    return labels, small, feats, min_size
+    probs = torch.softmax(torch.from_numpy(logits), 0).numpy()
+    return _Output(labels, small, probs, logits, probs, min_size)
 
 
 def segment(
@@ -149,15 +163,15 @@ def segment(
     """
     _check_method(method)
     n_segments = check_k(n_segments)
-    labels, small, feats, min_size = _run(image, n_segments, method, channel_axis, superpixel_method,
-                                          n_superpixels, max_iter, random_state, progress, dict(kwargs))
+    out = _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixels, max_iter, random_state,
+               progress, dict(kwargs))
     if not return_hierarchy:
-        return labels
+        return out.labels
     from skimage.measure import label as cc_label
 
-    n = int(cc_label(small, connectivity=1, background=-1).max())
-    levels = _levels(small, feats, labels.shape, range(1, n + 1), min_size)
-    return labels, {k: v for k, v in levels.items() if k == 1 or v.max() + 1 == k}
+    n = int(cc_label(out.small_labels, connectivity=1, background=-1).max())
+    levels = _levels(out.small_labels, out.features, out.labels.shape, range(1, n + 1), out.min_size)
+    return out.labels, {k: v for k, v in levels.items() if k == 1 or v.max() + 1 == k}
 
 
 def segment_hierarchy(
@@ -166,21 +180,32 @@ def segment_hierarchy(
     *,
     method: str = "dsc",
     max_segments: int | None = None,
+    hierarchy: str = "boundary",
+    hierarchy_options: HierarchyOptions | None = None,
+    return_ucm: bool = False,
     channel_axis: int | None = -1,
     random_state: int | None = 0,
     progress: ProgressLike = False,
     **kwargs: Any,
-) -> dict[int, np.ndarray]:
+):
     """Several segmentations, coarse to fine, from one optimisation.
 
     The method runs once with ``K = max_segments`` (default: the largest
-    requested count); the connected regions of its class map (fragments
-    merged) are then merged greedily, two adjacent regions at a time, by the
-    Ward criterion on their mean learned features (DSC: SuperAE embedding +
-    Lab colour; SP-WNet: class probabilities), recording the label map
-    whenever the region count reaches a requested value. Levels are
-    therefore connected regions, not classes. This is how the BSDS500
-    ODS/OIS benchmark sweeps the scale.
+    requested count, at least 16 for the boundary hierarchy). Two ways to
+    build the levels from its output:
+
+    ``hierarchy="boundary"`` (default)
+        Fine regions are merged greedily, weakest boundary first; the
+        boundary map combines learning-free brightness / colour half-disc
+        gradients with a texture gradient of the method's learned embedding
+        and the gradient of its class probabilities, and the merge cost adds
+        the colour-histogram distance of the two regions
+        (:func:`~clusterseg.unsupervised.hierarchy.boundary_hierarchy`).
+        The merge heights form an ultrametric contour map (``return_ucm``);
+        ``ucm_to_labels(ucm, t)`` gives the level at any threshold.
+    ``hierarchy="ward"``
+        The connected regions of the class map are merged by the Ward
+        criterion on their mean learned features.
 
     Parameters
     ----------
@@ -190,24 +215,53 @@ def segment_hierarchy(
     method : {"dsc", "spwnet"}
     max_segments : int, optional
         K of the single optimisation.
+    hierarchy : {"boundary", "ward"}
+    hierarchy_options : HierarchyOptions, optional
+        Levers of the boundary hierarchy.
+    return_ucm : bool
+        Also return the ultrametric contour map, ``(2H+1, 2W+1)`` float in
+        the BSDS500 "ucm2" layout (boundary hierarchy only).
     **kwargs
         Passed to :func:`segment`.
 
     Returns
     -------
-    dict k -> (H, W) int32 label map with at most k labels (``min(k, regions
-    found)``, possibly fewer after the final fragment merge).
+    levels : dict
+        k -> (H, W) int32 label map with at most k labels (``min(k, regions
+        found)``). Boundary levels are nested; Ward levels get a final
+        fragment merge.
+    ucm : (2H+1, 2W+1) float64 ndarray, only if ``return_ucm``
+
+    References
+    ----------
+    .. [1] Arbelaez, P., Maire, M., Fowlkes, C., & Malik, J. (2011). Contour
+           detection and hierarchical image segmentation. IEEE TPAMI, 33(5).
+
+    Examples
+    --------
+    >>> from skimage.data import coffee
+    >>> levels, ucm = segment_hierarchy(coffee()[::4, ::4], (2, 4), return_ucm=True)  # doctest: +SKIP
+    >>> ucm_to_labels(ucm, 0.5).shape  # doctest: +SKIP
+    (100, 150)
     """
     ks = sorted({int(k) for k in n_segments})
     if not ks or ks[0] < 1:
         raise ValueError(f"n_segments must be positive integers, got {n_segments!r}")
-    kmax = check_k(max(max_segments or ks[-1], 2))
+    if hierarchy not in ("boundary", "ward"):
+        raise ValueError(f"hierarchy must be 'boundary' or 'ward', got {hierarchy!r}")
+    if return_ucm and hierarchy != "boundary":
+        raise ValueError("return_ucm needs hierarchy='boundary' (Ward levels are not an ultrametric)")
+    default_k = max(ks[-1], 16) if hierarchy == "boundary" else ks[-1]
+    kmax = check_k(max(max_segments or default_k, 2))
     _check_method(method)
-    _, small, feats, min_size = _run(image, kmax, method, channel_axis, kwargs.pop("superpixel_method", "slic"),
-                                     kwargs.pop("n_superpixels", None), kwargs.pop("max_iter", None),
-                                     random_state, progress, dict(kwargs))
-    full_shape = as_rgb(image, channel_axis).shape[:2]
-    return _levels(small, feats, full_shape, ks, min_size)
+    rgb = as_rgb(image, channel_axis)
+    out = _run(rgb, kmax, method, -1, kwargs.pop("superpixel_method", "slic"), kwargs.pop("n_superpixels", None),
+               kwargs.pop("max_iter", None), random_state, progress, dict(kwargs))
+    if hierarchy == "ward":
+        return _levels(out.small_labels, out.features, rgb.shape[:2], ks, out.min_size)
+    tree = boundary_hierarchy(rgb, out.embedding, out.probabilities, hierarchy_options, random_state=random_state)
+    levels = tree.levels(ks)
+    return (levels, tree.ucm) if return_ucm else levels
 
 
 # --------------------------------------------------------------------- sequences

@@ -91,6 +91,13 @@ class DSCResult:
         Learned superpixel features used for W and for merging.
     history : list of float
         Total loss per iteration.
+    small_labels : (h, w) int32
+        Class map at the working resolution.
+    embedding : (D, h, w) float32
+        Per-pixel SuperAE embedding (the features pooled into
+        ``node_features``), at the working resolution.
+    probabilities : (K, h, w) float32
+        Final per-pixel class probabilities of the DSC head.
     """
 
     labels: np.ndarray
@@ -101,6 +108,8 @@ class DSCResult:
     node_features: np.ndarray
     history: list = field(default_factory=list)
     small_labels: np.ndarray | None = None
+    embedding: np.ndarray | None = None
+    probabilities: np.ndarray | None = None
 
     def hierarchy(self, n_segments, min_size: int = 0, connected: bool = True) -> dict[int, np.ndarray]:
         """Coarser segmentations by Ward merging of the learned regions.
@@ -250,7 +259,8 @@ def deep_superpixel_cut(
         edges = region_adjacency(sp, connectivity=2)
         with torch.no_grad():
             ae.eval()
-            deep = pool_mean(ae.encode(x)[0], sp_t, m)
+            embedding = ae.encode(x)[0]
+            deep = pool_mean(embedding, sp_t, m)
             ae.train()
         lab = torch.from_numpy(mean_colour(rgb2lab(small), sp, m) / 20.0).float()
         g = {"deep": deep, "colour": lab, "both": torch.cat([deep / deep.std().clamp_min(1e-6), lab], 1)}[affinity]
@@ -293,9 +303,11 @@ def deep_superpixel_cut(
             net.eval()
             logits = net(x)[0]
             node_cls = majority_vote(logits.argmax(0), sp_t, m, n_segments).numpy()
+            probabilities = torch.softmax(logits, 0).numpy()
     cb(total, total)
     small_labels = relabel(node_cls[sp])
     labels = merge_small_fragments(upscale_labels(small_labels, full_shape), min_size)
     return DSCResult(labels=labels, n_iter=it, converged=converged, superpixels=sp,
                      node_labels=node_cls.astype(np.int64), node_features=node_features.astype(np.float32),
-                     history=history, small_labels=small_labels)
+                     history=history, small_labels=small_labels, embedding=embedding.numpy(),
+                     probabilities=probabilities)
