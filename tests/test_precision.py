@@ -66,3 +66,43 @@ def test_float32_fallback_is_exactly_float32(monkeypatch):
     auto = model.predict_maps(image, channel_axis=None, precision="auto")
     for key in exact:
         assert np.array_equal(exact[key], auto[key])
+
+
+def _two_colour_image(h=32, w=40):
+    rng = np.random.default_rng(0)
+    img = np.zeros((h, w, 3), np.float32)
+    img[:, w // 2:] = [0.9, 0.2, 0.1]
+    img[:, : w // 2] = [0.1, 0.3, 0.8]
+    return np.clip(img + rng.normal(0, 0.02, img.shape), 0, 1).astype(np.float32)
+
+
+def test_dsc_precision_auto_falls_back_to_float32_and_bf16_splits_the_halves(monkeypatch):
+    from clusterseg.unsupervised import deep_superpixel_cut
+
+    fast = dict(n_superpixels=20, ae_iter=10, max_iter=8, min_iter=2, width=8, n_features=8, max_side=None)
+    img = _two_colour_image()
+    ref = deep_superpixel_cut(img, 2, precision="float32", **fast)
+    monkeypatch.setattr(precision, "bf16_supported", lambda device="cpu": False)
+    auto = deep_superpixel_cut(img, 2, precision="auto", **fast)
+    np.testing.assert_array_equal(auto.labels, ref.labels)
+    np.testing.assert_array_equal(auto.probabilities, ref.probabilities)
+    bf = deep_superpixel_cut(img, 2, precision="bfloat16", **fast)
+    assert bf.embedding.dtype == np.float32 and bf.labels.shape == img.shape[:2]
+    assert bf.labels[0, 0] != bf.labels[0, -1]
+    with pytest.raises(ValueError, match="precision"):
+        deep_superpixel_cut(img, 2, precision="half", **fast)
+
+
+def test_spwnet_precision_option(monkeypatch):
+    from clusterseg.unsupervised import SPWNetModel
+
+    img = _two_colour_image()
+    opts = dict(ch_mul=4, n_blocks=2, n_superpixels=20, patch_sizes=(16,), n_batches=2, max_side=None)
+    ref = SPWNetModel(2, precision="float32", **opts).fit([img], epochs=1).predict_logits(img)[0]
+    monkeypatch.setattr(precision, "bf16_supported", lambda device="cpu": False)
+    auto = SPWNetModel(2, precision="auto", **opts).fit([img], epochs=1).predict_logits(img)[0]
+    np.testing.assert_array_equal(auto, ref)
+    bf = SPWNetModel(2, precision="bfloat16", **opts).fit([img], epochs=1).predict_logits(img)[0]
+    assert bf.dtype == np.float32 and bf.shape == ref.shape and np.isfinite(bf).all()
+    with pytest.raises(ValueError, match="precision"):
+        SPWNetModel(2, precision="fp16", **opts)

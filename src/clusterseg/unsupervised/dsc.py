@@ -51,6 +51,7 @@ from ..graph.affinity import affinity_matrix, edge_distances, gaussian_weights, 
 from ..graph.losses import dsc_cut_loss, superpixel_smoothing_loss
 from ..graph.pooling import majority_vote, pool_mean
 from ..nn.autoencoder import SuperAE
+from ..nn.precision import autocast, resolve_precision
 from ._common import (
     ProgressLike,
     as_rgb,
@@ -162,6 +163,7 @@ def deep_superpixel_cut(
     random_state: int | None = 0,
     progress: ProgressLike = None,
     superpixel_kwargs: dict | None = None,
+    precision: str = "float32",
 ) -> DSCResult:
     """Segment an image into at most ``n_segments`` classes with Deep Superpixel Cut.
 
@@ -206,6 +208,9 @@ def deep_superpixel_cut(
         Progress callback (``True`` prints to stderr).
     superpixel_kwargs : dict, optional
         Extra keyword arguments for the superpixel method.
+    precision : {"float32", "bfloat16", "auto"}
+        Network arithmetic: ``"auto"`` runs bfloat16 autocast where the CPU
+        supports it natively (AVX512-BF16 / AMX), float32 elsewhere.
 
     Returns
     -------
@@ -224,6 +229,7 @@ def deep_superpixel_cut(
         raise ValueError(f"affinity must be 'deep', 'colour' or 'both', got {affinity!r}")
     if max_iter < 1:
         raise ValueError(f"max_iter must be >= 1, got {max_iter}")
+    resolve_precision(precision)
     full_shape = rgb.shape[:2]
     min_size = default_min_size(full_shape) if min_size is None else int(min_size)
     small = downscale(rgb, max_side)
@@ -241,7 +247,8 @@ def deep_superpixel_cut(
             sp_t = torch.from_numpy(sp)
             for it in range(ae_iter):
                 opt.zero_grad()
-                _, rec = ae(x)
+                with autocast("cpu", precision):
+                    rec = ae(x)[1].float()
                 loss = ((rec - x) ** 2).sum(1).mean() + lam * superpixel_smoothing_loss(rec[0], x[0], sp_t)
                 loss.backward()
                 opt.step()
@@ -249,7 +256,8 @@ def deep_superpixel_cut(
             if regenerate_superpixels:
                 with torch.no_grad():
                     ae.eval()
-                    rec = ae(x)[1][0].permute(1, 2, 0).numpy()
+                    with autocast("cpu", precision):
+                        rec = ae(x)[1][0].float().permute(1, 2, 0).numpy()
                     ae.train()
                 lo, hi = np.percentile(rec, [0.5, 99.5])
                 smooth = np.clip((rec - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
@@ -259,7 +267,8 @@ def deep_superpixel_cut(
         edges = region_adjacency(sp, connectivity=2)
         with torch.no_grad():
             ae.eval()
-            embedding = ae.encode(x)[0]
+            with autocast("cpu", precision):
+                embedding = ae.encode(x)[0].float()
             deep = pool_mean(embedding, sp_t, m)
             ae.train()
         lab = torch.from_numpy(mean_colour(rgb2lab(small), sp, m) / 20.0).float()
@@ -280,7 +289,8 @@ def deep_superpixel_cut(
         sp_flat = sp_t.reshape(-1)
         for it in range(1, max_iter + 1):
             opt.zero_grad()
-            logits = net(x)[0]  # (K, h, w)
+            with autocast("cpu", precision):
+                logits = net(x)[0].float()  # (K, h, w)
             with torch.no_grad():
                 node_cls = majority_vote(logits.argmax(0), sp_t, m, n_segments)
             target = node_cls[sp_flat].reshape(1, *sp.shape)
@@ -301,7 +311,8 @@ def deep_superpixel_cut(
                 break
         with torch.no_grad():
             net.eval()
-            logits = net(x)[0]
+            with autocast("cpu", precision):
+                logits = net(x)[0].float()
             node_cls = majority_vote(logits.argmax(0), sp_t, m, n_segments).numpy()
             probabilities = torch.softmax(logits, 0).numpy()
     cb(total, total)

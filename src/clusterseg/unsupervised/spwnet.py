@@ -40,6 +40,7 @@ from ..graph.losses import continuity_loss, similarity_loss, soft_ncut_loss
 from ..graph.pooling import pool_mean
 from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
 from ..nn.d4 import apply_d4
+from ..nn.precision import autocast, resolve_precision
 from ..nn.wnet import WNet
 from ._common import (
     ProgressLike,
@@ -156,6 +157,8 @@ class SPWNetConfig:
     n_batches: int = 8
     lr: float = 1e-3
     random_state: int = 0
+    #: "float32", "bfloat16" or "auto" (bfloat16 autocast where the CPU/GPU runs it natively).
+    precision: str = "float32"
 
 
 @dataclass
@@ -203,6 +206,7 @@ class SPWNetModel:
                 f"{self.config.n_superpixels} (one class per superpixel); ask for fewer classes"
             )
         self.config.patch_sizes = tuple(int(s) for s in self.config.patch_sizes)
+        resolve_precision(self.config.precision)  # a bad value fails here, not mid-training
         with seeded(self.config.random_state):
             self.net = WNet(self.config.in_channels, self.config.n_classes, self.config.ch_mul, self.config.n_blocks,
                             logit_bn=self.config.logit_bn)
@@ -281,8 +285,8 @@ class SPWNetModel:
                     for (x, (h, w)), g, patches in zip(xs, graphs, batch):
                         if c.beta_patch:
                             terms["patch"] = terms["patch"] + sum(
-                                F.mse_loss(self.net(p)[1], p) for p in patches) / len(patches)
-                        logits, rec = self.net(x)
+                                F.mse_loss(self._forward(p)[1], p) for p in patches) / len(patches)
+                        logits, rec = self._forward(x)
                         logits = logits[0, :, :h, :w]
                         if c.beta_img:
                             terms["img"] = terms["img"] + F.mse_loss(rec, x)
@@ -323,6 +327,12 @@ class SPWNetModel:
             bn.momentum = mom
         self.net.eval()
 
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """W-Net forward in the configured precision; float32 outputs for the losses."""
+        with autocast("cpu", self.config.precision):
+            logits, rec = self.net(x)
+        return logits.float(), rec.float()
+
     # ------------------------------------------------------------- inference
     @torch.no_grad()
     def predict_logits(self, image: np.ndarray, channel_axis: int | None = -1) -> tuple[np.ndarray, np.ndarray]:
@@ -333,7 +343,8 @@ class SPWNetModel:
     def _logits(self, rgb: np.ndarray):
         x, (h, w) = self._tensor(rgb)
         self.net.eval()
-        logits = self.net.encode(x)[0, :, :h, :w]
+        with autocast("cpu", self.config.precision):
+            logits = self.net.encode(x)[0, :, :h, :w].float()
         return logits.numpy(), rgb
 
     @torch.no_grad()
