@@ -32,7 +32,7 @@ def step_timer(width: float, crop: int, batch: int):
     import torch
 
     from clusterseg.instances.loss import SpatialEmbeddingLoss
-    from clusterseg.instances.model import SpatialEmbeddingModel
+    from clusterseg.models.spatial_embedding import SpatialEmbeddingModel
     from clusterseg.nn.precision import autocast
 
     torch.manual_seed(0)
@@ -58,7 +58,7 @@ def step_timer(width: float, crop: int, batch: int):
 
 
 def inference_timer(width: float, side: int):
-    from clusterseg.instances.model import SpatialEmbeddingModel
+    from clusterseg.models.spatial_embedding import SpatialEmbeddingModel
 
     model = SpatialEmbeddingModel(width=width).eval()
     image = (np.random.default_rng(0).random((side, side)) * 255).astype(np.uint8)

@@ -681,6 +681,24 @@ def train_lnsnet(
     typer.echo(f"weights: {result}")
 
 
+@app.command("models")
+def models_command(
+    task: Optional[str] = typer.Option(None, "--task", help="Only this task: superpixels, unsupervised or instances.", show_default=False),
+) -> None:
+    """List every model and method: shipped pretrained models, per-image learned methods, classical methods."""
+    from rich.table import Table
+
+    from clusterseg.models import list_models, model_info
+
+    with _user_errors():
+        names = list_models(task=task)
+    table = Table("name", "task", "kind", "what / how to call it")
+    for name in names:
+        e = model_info(name)
+        table.add_row(e.name, e.task, e.kind, e.summary)
+    Console().print(table)
+
+
 @app.command()
 @_batch_help
 def instances(

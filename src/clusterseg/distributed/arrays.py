@@ -273,7 +273,7 @@ def instances(
     """Instance labels of a large image, chunk by chunk on dask, unique over the whole image.
 
     Every chunk is segmented with a halo of ``overlap`` pixels by
-    :meth:`~clusterseg.instances.model.SpatialEmbeddingModel.segment`; an
+    :meth:`~clusterseg.models.spatial_embedding.SpatialEmbeddingModel.segment`; an
     object crossing a chunk border is seen by both chunks, matched in the
     shared ``2 x overlap`` strip (``min_fraction`` of its pixels there) and
     gets one label.

@@ -6,7 +6,6 @@ Torch is imported on first call, so that ``import clusterseg`` stays light.
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,14 +13,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .model import SpatialEmbeddingModel
+    from ..models.spatial_embedding import SpatialEmbeddingModel
+
+from ..models.registry import WEIGHTS_DIR, list_models, load_model, model_info
 
 __all__ = ["InstanceResult", "instances", "load_instance_model", "PRETRAINED_MODELS"]
 
-_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
-
-#: Models shipped inside the package: name -> weights file.
-PRETRAINED_MODELS = {"dsb2018-nuclei": _WEIGHTS / "dsb2018_nuclei.pt"}
+#: Models shipped inside the package: name -> weights file (from :func:`clusterseg.models.list_models`).
+PRETRAINED_MODELS = {name: WEIGHTS_DIR / model_info(name).weights
+                     for name in list_models(task="instances", kind="pretrained")}
 
 
 @dataclasses.dataclass
@@ -48,20 +48,13 @@ class InstanceResult:
         return int(self.scores.size - 1)
 
 
-@functools.lru_cache(maxsize=4)
-def _load_cached(path: str, mtime: float):
-    from .model import SpatialEmbeddingModel
-
-    return SpatialEmbeddingModel.load(path)
-
-
 def load_instance_model(model: str | Path | SpatialEmbeddingModel = "dsb2018-nuclei") -> SpatialEmbeddingModel:
     """Resolve a shipped model name, a checkpoint path or a model object.
 
     Loaded checkpoints are cached (keyed by path and modification time);
     do not modify the returned model in place, copy it first.
     """
-    from .model import SpatialEmbeddingModel
+    from ..models.spatial_embedding import SpatialEmbeddingModel
 
     if isinstance(model, SpatialEmbeddingModel):
         return model
@@ -74,7 +67,12 @@ def load_instance_model(model: str | Path | SpatialEmbeddingModel = "dsb2018-nuc
         raise FileNotFoundError(
             f"model {str(model)!r} is neither a shipped model ({', '.join(PRETRAINED_MODELS)}) nor an existing file"
         )
-    return _load_cached(str(path.resolve()), path.stat().st_mtime)
+    from ..io.checkpoints import CheckpointError
+
+    loaded = load_model(path)
+    if not isinstance(loaded, SpatialEmbeddingModel):
+        raise CheckpointError(f"'{path}' holds a {type(loaded).__name__}, not a spatial-embedding model")
+    return loaded
 
 
 def instances(
@@ -129,7 +127,7 @@ def instances(
     **clustering
         Overrides of the model's clustering thresholds: ``fg_threshold``,
         ``seed_threshold``, ``min_size``, ``min_unclustered`` (see
-        :class:`~clusterseg.instances.clustering.ClusteringParams`).
+        :class:`~clusterseg.models.instance_clustering.ClusteringParams`).
 
     Returns
     -------

@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from ..nn.lovasz import lovasz_hinge
-from .embedding import DEFAULT_PIXEL_SIZE, coordinate_grid, decode_output, gaussian_membership
+from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, coordinate_grid, decode_output, gaussian_membership
 
 __all__ = ["LossTerms", "SpatialEmbeddingLoss", "instance_masks"]
 

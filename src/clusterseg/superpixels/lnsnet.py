@@ -18,18 +18,19 @@ References
 from __future__ import annotations
 
 import copy
-import functools
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from clusterseg.io.checkpoints import CheckpointError
+from clusterseg.models.registry import WEIGHTS_DIR, model_info
+from clusterseg.models.registry import load_model as registry_load
 from clusterseg.nn.precision import autocast, resolve_precision
 
 __all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
 
-_DEFAULT_WEIGHTS = Path(__file__).resolve().parent.parent / "weights" / "lnsnet_bsds500.pt"
+_DEFAULT_WEIGHTS = WEIGHTS_DIR / model_info("lnsnet-bsds500").weights
 _TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row tiles
 # Centre updates after the single pass and the weights of their position and colour
 # terms: chosen on 30 BSDS500 *train* images against SLIC at matched counts over
@@ -42,13 +43,6 @@ DEFAULT_COLOUR_WEIGHT = 0.01
 def default_weights_path() -> Path:
     """Path of the weights shipped with clusterseg (trained on BSDS500 train)."""
     return _DEFAULT_WEIGHTS
-
-
-@functools.lru_cache(maxsize=4)
-def _cached_model(path: str, mtime: float):
-    from clusterseg.models.lnsnet import load_lnsnet
-
-    return load_lnsnet(path)
 
 
 def load_model(weights=None):
@@ -78,7 +72,10 @@ def load_model(weights=None):
             else ""
         )
         raise FileNotFoundError(f"LNSNet weights not found: {path}{hint}")
-    return _cached_model(str(path.resolve()), os.path.getmtime(path))
+    model = registry_load(path)
+    if not isinstance(model, LNSNet):
+        raise CheckpointError(f"'{path}' holds a {type(model).__name__}, not LNSNet weights")
+    return model
 
 
 def _split_largest(labels: np.ndarray, n_new: int) -> np.ndarray:

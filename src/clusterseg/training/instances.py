@@ -39,9 +39,9 @@ from scipy import ndimage
 
 from ..augment import augment_modality, resize_pair
 from ..nn.d4 import apply_d4
-from ..instances.clustering import ClusteringParams, cluster_embeddings
+from ..models.instance_clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
-from ..instances.model import SpatialEmbeddingModel, prepare_image
+from ..models.spatial_embedding import SpatialEmbeddingModel, prepare_image
 from ..metrics.instances import dsb_score
 from .._progress import progress_bar
 from ..nn.precision import autocast, resolve_precision
@@ -336,7 +336,7 @@ def train_instances(
     progress: bool = True,
     metadata: dict | None = None,
 ) -> Path:
-    """Train a :class:`~clusterseg.instances.model.SpatialEmbeddingModel`.
+    """Train a :class:`~clusterseg.models.spatial_embedding.SpatialEmbeddingModel`.
 
     Parameters
     ----------
