@@ -333,7 +333,7 @@ def test_seed_window_is_stored_with_the_weights(blocks_image, tmp_path):
     back = load_lnsnet(save_lnsnet_weights(net, tmp_path / "w.pt"))
     assert back.seed_window == 1.0
     a = lnsnet_superpixels(blocks_image, 12, weights=net, enforce_connectivity=False)
-    point = LNSNet().eval()
+    point = LNSNet(seed_window=0.0).eval()
     point.load_state_dict(net.state_dict())
     b = lnsnet_superpixels(blocks_image, 12, weights=point, enforce_connectivity=False)
     assert np.array_equal(lnsnet_superpixels(blocks_image, 12, weights=back, enforce_connectivity=False), a)
@@ -665,3 +665,13 @@ def test_lnsnet_precision_option_float32_is_the_default_and_bf16_stays_close():
     assert achievable_segmentation_accuracy(half, default) > 0.9
     with pytest.raises(ValueError, match="precision"):
         lnsnet_superpixels(image, 100, precision="half")
+
+
+def test_network_trainer_and_shipped_weights_agree_on_seed_window():
+    import inspect
+
+    from clusterseg.models import load_model
+    from clusterseg.training.lifelong import train_lnsnet
+
+    trainer_default = inspect.signature(train_lnsnet).parameters["seed_window"].default
+    assert LNSNet().seed_window == trainer_default == load_model("lnsnet-bsds500").seed_window == 1.0

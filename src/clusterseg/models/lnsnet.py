@@ -49,6 +49,7 @@ def load_lnsnet(path: str | Path) -> LNSNet:
         arch = obj.get("config", {}).get("arch", arch)
     else:
         sd = obj
+    # files without "arch" predate seed windows: their networks read point seeds (seed_window 0)
     model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)),
                    seed_window=float(arch.get("seed_window", 0.0)))
     try:

@@ -829,7 +829,8 @@ class LNSNet(nn.Module):
         position (bilinear; the paper reads one pixel). ``> 0``: the mean
         embedding over a box of ``seed_window`` grid cells centred at the seed
         position (:func:`window_seeds`), a less noisy summary of the region the
-        seed stands for, still moved by the seed estimation layer.
+        seed stands for, still moved by the seed estimation layer. Default 1,
+        as the trainer and the shipped weights (weights files record it).
 
     Examples
     --------
@@ -852,7 +853,7 @@ class LNSNet(nn.Module):
         alpha: float = 1.0,
         gal_momentum: float = 0.5,
         gbl_eps: float = 0.7,
-        seed_window: float = 0.0,
+        seed_window: float = 1.0,
     ):
         super().__init__()
         if seed_window < 0:
