@@ -129,3 +129,18 @@ def test_superae_shapes():
     ae = SuperAE(3, n_features=5, width=4)
     f, r = ae(torch.zeros(2, 3, 9, 13))
     assert f.shape == (2, 5, 9, 13) and r.shape == (2, 3, 9, 13)
+
+
+def test_dsc_config_is_the_one_source_of_options():
+    from clusterseg.unsupervised import DSCConfig
+
+    img, _ = two_regions(seed=3)
+    cfg = DSCConfig(**FAST)
+    by_config = deep_superpixel_cut(img, n_segments=2, config=cfg).labels
+    by_kwargs = deep_superpixel_cut(img, n_segments=2, **FAST).labels
+    assert np.array_equal(by_config, by_kwargs)
+    assert DSCConfig.with_options(cfg, beta=0.0).beta == 0.0 and cfg.beta == DSCConfig().beta
+    with pytest.raises(TypeError, match="unknown DSC options: \\['betta'\\]"):
+        deep_superpixel_cut(img, n_segments=2, betta=1.0)
+    with pytest.raises(ValueError, match="max_iter"):
+        DSCConfig(max_iter=0)

@@ -11,11 +11,12 @@
 
 from .api import METHODS, fit_sequence_model, iter_segment_sequence, segment, segment_hierarchy, segment_sequence
 from ..graph.ucm import ucm_to_labels
-from .dsc import DSCResult, deep_superpixel_cut
+from .dsc import DSCConfig, DSCResult, deep_superpixel_cut
 from .hierarchy import HierarchyOptions, boundary_hierarchy
 from .spwnet import PatchSampler, SPWNetConfig, SPWNetModel
 
 __all__ = [
+    "DSCConfig",
     "DSCResult",
     "HierarchyOptions",
     "boundary_hierarchy",

@@ -39,7 +39,7 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -69,7 +69,7 @@ from ._common import (
     upscale_labels,
 )
 
-__all__ = ["DSCResult", "deep_superpixel_cut"]
+__all__ = ["DSCConfig", "DSCResult", "deep_superpixel_cut"]
 
 
 @dataclass
@@ -138,46 +138,16 @@ class _DSCNet(nn.Module):
         return self.head(torch.relu(self.ae.encode(x)))
 
 
-def deep_superpixel_cut(
-    image: np.ndarray,
-    n_segments: int = 8,
-    *,
-    channel_axis: int | None = -1,
-    superpixel_method: str = "slic",
-    n_superpixels: int = 400,
-    max_side: int | None = 240,
-    ae_iter: int = 60,
-    lam: float = 1.0,
-    regenerate_superpixels: bool = True,
-    max_iter: int = 128,
-    min_iter: int = 16,
-    alpha: float = 1.0,
-    beta: float = 2.0,
-    affinity: str = "deep",
-    lr: float = 0.01,
-    width: int = 24,
-    n_features: int = 24,
-    tol: float = 0.005,
-    patience: int = 5,
-    min_size: int | None = None,
-    random_state: int | None = 0,
-    progress: ProgressLike = None,
-    superpixel_kwargs: dict | None = None,
-    precision: str = "float32",
-) -> DSCResult:
-    """Segment an image into at most ``n_segments`` classes with Deep Superpixel Cut.
+@dataclass(frozen=True)
+class DSCConfig:
+    """Hyper-parameters of :func:`deep_superpixel_cut` (the one source of its defaults).
 
-    Parameters
+    Attributes
     ----------
-    image : (H, W) or (H, W, C) ndarray
-        Greyscale, RGB or RGBA image (see ``channel_axis``).
-    n_segments : int
-        K, the number of soft partitions (upper bound on the output labels).
-    channel_axis : int or None
-    superpixel_method : str
-        Any :func:`clusterseg.superpixels.superpixels` method.
     n_superpixels : int
         Requested superpixels at the working resolution.
+    superpixel_method : str
+        Any :func:`clusterseg.superpixels.superpixels` method.
     max_side : int or None
         Working resolution (longer side); labels are up-sampled back.
     ae_iter : int
@@ -199,6 +169,68 @@ def deep_superpixel_cut(
     tol, patience : float, int
         Early stopping: stop when less than ``tol`` of the superpixels change
         label for ``patience`` consecutive iterations.
+    precision : {"float32", "bfloat16", "auto"}
+        Network arithmetic: ``"auto"`` runs bfloat16 autocast where the CPU
+        supports it natively (AVX512-BF16 / AMX), float32 elsewhere.
+    """
+
+    n_superpixels: int = 400
+    superpixel_method: str = "slic"
+    max_side: int | None = 240
+    ae_iter: int = 60
+    lam: float = 1.0
+    regenerate_superpixels: bool = True
+    max_iter: int = 128
+    min_iter: int = 16
+    alpha: float = 1.0
+    beta: float = 2.0
+    affinity: str = "deep"
+    lr: float = 0.01
+    width: int = 24
+    n_features: int = 24
+    tol: float = 0.005
+    patience: int = 5
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.affinity not in ("deep", "colour", "both"):
+            raise ValueError(f"affinity must be 'deep', 'colour' or 'both', got {self.affinity!r}")
+        if self.max_iter < 1:
+            raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
+        resolve_precision(self.precision)
+
+    @classmethod
+    def with_options(cls, config: DSCConfig | None = None, **options) -> DSCConfig:
+        """``config`` (default: the defaults) with ``options`` replaced; unknown names are a TypeError."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown DSC options: {unknown}; DSCConfig has {sorted(cls.__dataclass_fields__)}")
+        return replace(config or cls(), **options)
+
+
+def deep_superpixel_cut(
+    image: np.ndarray,
+    n_segments: int = 8,
+    *,
+    config: DSCConfig | None = None,
+    channel_axis: int | None = -1,
+    min_size: int | None = None,
+    random_state: int | None = 0,
+    progress: ProgressLike = None,
+    superpixel_kwargs: dict | None = None,
+    **options,
+) -> DSCResult:
+    """Segment an image into at most ``n_segments`` classes with Deep Superpixel Cut.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) ndarray
+        Greyscale, RGB or RGBA image (see ``channel_axis``).
+    n_segments : int
+        K, the number of soft partitions (upper bound on the output labels).
+    config : DSCConfig, optional
+        Hyper-parameters (default ``DSCConfig()``).
+    channel_axis : int or None
     min_size : int, optional
         Fragments smaller than this (pixels, input resolution) are merged;
         default ``H * W // 1000``.
@@ -208,9 +240,9 @@ def deep_superpixel_cut(
         Progress callback (``True`` prints to stderr).
     superpixel_kwargs : dict, optional
         Extra keyword arguments for the superpixel method.
-    precision : {"float32", "bfloat16", "auto"}
-        Network arithmetic: ``"auto"`` runs bfloat16 autocast where the CPU
-        supports it natively (AVX512-BF16 / AMX), float32 elsewhere.
+    **options
+        Any :class:`DSCConfig` field, overriding ``config`` (e.g.
+        ``max_iter=20``, ``precision="auto"``).
 
     Returns
     -------
@@ -225,100 +257,129 @@ def deep_superpixel_cut(
     """
     rgb = as_rgb(image, channel_axis)
     n_segments = check_k(n_segments)
-    if affinity not in ("deep", "colour", "both"):
-        raise ValueError(f"affinity must be 'deep', 'colour' or 'both', got {affinity!r}")
-    if max_iter < 1:
-        raise ValueError(f"max_iter must be >= 1, got {max_iter}")
-    resolve_precision(precision)
+    cfg = DSCConfig.with_options(config, **options)
     full_shape = rgb.shape[:2]
     min_size = default_min_size(full_shape) if min_size is None else int(min_size)
-    small = downscale(rgb, max_side)
+    small = downscale(rgb, cfg.max_side)
     # SuperAE halves the resolution once and batch-normalises there: 2 x 2 pixels would leave one value.
-    check_capacity(n_segments, small.shape, n_superpixels, method="dsc", min_side=2, min_pixels=5)
-    spkw = dict(superpixel_kwargs or {})
+    check_capacity(n_segments, small.shape, cfg.n_superpixels, method="dsc", min_side=2, min_pixels=5)
     cb = make_progress(progress, "DSC")
-    total = ae_iter + max_iter
+    total = cfg.ae_iter + cfg.max_iter
+    spkw = dict(superpixel_kwargs or {})
     with seeded(random_state):
-        sp = compute_superpixels(small, n_superpixels, superpixel_method, random_state, **spkw)
+        sp = compute_superpixels(small, cfg.n_superpixels, cfg.superpixel_method, random_state, **spkw)
         x = standardise(small)
-        ae = SuperAE(3, n_features=n_features, width=width)
-        if ae_iter > 0:
-            opt = torch.optim.Adam(ae.parameters(), lr=lr)
-            sp_t = torch.from_numpy(sp)
-            for it in range(ae_iter):
-                opt.zero_grad()
-                with autocast("cpu", precision):
-                    rec = ae(x)[1].float()
-                loss = ((rec - x) ** 2).sum(1).mean() + lam * superpixel_smoothing_loss(rec[0], x[0], sp_t)
-                loss.backward()
-                opt.step()
-                cb(it + 1, total)
-            if regenerate_superpixels:
-                with torch.no_grad():
-                    ae.eval()
-                    with autocast("cpu", precision):
-                        rec = ae(x)[1][0].float().permute(1, 2, 0).numpy()
-                    ae.train()
-                lo, hi = np.percentile(rec, [0.5, 99.5])
-                smooth = np.clip((rec - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
-                sp = compute_superpixels(smooth, n_superpixels, superpixel_method, random_state, **spkw)
-        m = int(sp.max()) + 1
-        sp_t = torch.from_numpy(sp)
-        edges = region_adjacency(sp, connectivity=2)
-        with torch.no_grad():
-            ae.eval()
-            with autocast("cpu", precision):
-                embedding = ae.encode(x)[0].float()
-            deep = pool_mean(embedding, sp_t, m)
-            ae.train()
-        lab = torch.from_numpy(mean_colour(rgb2lab(small), sp, m) / 20.0).float()
-        g = {"deep": deep, "colour": lab, "both": torch.cat([deep / deep.std().clamp_min(1e-6), lab], 1)}[affinity]
-        node_features = torch.cat([deep, lab], 1).numpy()
-        if m > 1 and len(edges):
-            w = gaussian_weights(edge_distances(g, edges))
-            W = affinity_matrix(edges, w.float(), m, layout="sparse")
-        else:
-            W = torch.zeros((m, m))
-        net = _DSCNet(ae, n_segments)
-        opt = torch.optim.Adam(net.parameters(), lr=lr)
-        prev = None
-        stable = 0
-        history: list[float] = []
-        converged = False
-        it = 0
-        sp_flat = sp_t.reshape(-1)
-        for it in range(1, max_iter + 1):
-            opt.zero_grad()
-            with autocast("cpu", precision):
-                logits = net(x)[0].float()  # (K, h, w)
-            with torch.no_grad():
-                node_cls = majority_vote(logits.argmax(0), sp_t, m, n_segments)
-            target = node_cls[sp_flat].reshape(1, *sp.shape)
-            l1 = nn.functional.cross_entropy(logits[None], target)
-            q = torch.softmax(pool_mean(logits, sp_t, m), dim=1)
-            l2 = dsc_cut_loss(q, W, normalize=True) if beta else logits.new_zeros(())
-            loss = alpha * l1 + beta * l2
-            loss.backward()
-            opt.step()
-            history.append(loss.item())
-            cb(ae_iter + it, total)
-            if prev is not None:
-                changed = float((node_cls != prev).float().mean())
-                stable = stable + 1 if changed < tol else 0
-            prev = node_cls
-            if it >= min_iter and stable >= patience:
-                converged = True
-                break
-        with torch.no_grad():
-            net.eval()
-            with autocast("cpu", precision):
-                logits = net(x)[0].float()
-            node_cls = majority_vote(logits.argmax(0), sp_t, m, n_segments).numpy()
-            probabilities = torch.softmax(logits, 0).numpy()
+        ae = SuperAE(3, n_features=cfg.n_features, width=cfg.width)
+        if cfg.ae_iter > 0:
+            _train_superae(ae, x, sp, cfg, cb, total)
+            if cfg.regenerate_superpixels:
+                smooth = _reconstruction(ae, x, cfg.precision)
+                sp = compute_superpixels(smooth, cfg.n_superpixels, cfg.superpixel_method, random_state, **spkw)
+        graph = _superpixel_graph(ae, x, small, sp, cfg)
+        run = _train_partition(_DSCNet(ae, n_segments), x, graph, n_segments, cfg, cb, total)
     cb(total, total)
-    small_labels = relabel(node_cls[sp])
+    small_labels = relabel(run.node_labels[sp])
     labels = merge_small_fragments(upscale_labels(small_labels, full_shape), min_size)
-    return DSCResult(labels=labels, n_iter=it, converged=converged, superpixels=sp,
-                     node_labels=node_cls.astype(np.int64), node_features=node_features.astype(np.float32),
-                     history=history, small_labels=small_labels, embedding=embedding.numpy(),
-                     probabilities=probabilities)
+    return DSCResult(labels=labels, n_iter=run.n_iter, converged=run.converged, superpixels=sp,
+                     node_labels=run.node_labels.astype(np.int64),
+                     node_features=graph.node_features.astype(np.float32), history=run.history,
+                     small_labels=small_labels, embedding=graph.embedding, probabilities=run.probabilities)
+
+
+def _train_superae(ae: SuperAE, x: torch.Tensor, sp: np.ndarray, cfg: DSCConfig, cb, total: int) -> None:
+    """Stage 1: reconstruction + superpixel k-means smoothing."""
+    opt = torch.optim.Adam(ae.parameters(), lr=cfg.lr)
+    sp_t = torch.from_numpy(sp)
+    for it in range(cfg.ae_iter):
+        opt.zero_grad()
+        with autocast("cpu", cfg.precision):
+            rec = ae(x)[1].float()
+        loss = ((rec - x) ** 2).sum(1).mean() + cfg.lam * superpixel_smoothing_loss(rec[0], x[0], sp_t)
+        loss.backward()
+        opt.step()
+        cb(it + 1, total)
+
+
+@torch.no_grad()
+def _reconstruction(ae: SuperAE, x: torch.Tensor, precision: str) -> np.ndarray:
+    """The smoothed reconstruction as an (h, w, 3) image in [0, 1] (robust min-max)."""
+    ae.eval()
+    with autocast("cpu", precision):
+        rec = ae(x)[1][0].float().permute(1, 2, 0).numpy()
+    ae.train()
+    lo, hi = np.percentile(rec, [0.5, 99.5])
+    return np.clip((rec - lo) / max(hi - lo, 1e-6), 0, 1).astype(np.float32)
+
+
+@dataclass
+class _Graph:
+    sp: torch.Tensor  # (h, w) superpixels
+    m: int
+    W: torch.Tensor  # (m, m) affinities
+    embedding: np.ndarray  # (D, h, w)
+    node_features: np.ndarray  # (m, D + 3)
+
+
+@torch.no_grad()
+def _superpixel_graph(ae: SuperAE, x: torch.Tensor, small: np.ndarray, sp: np.ndarray, cfg: DSCConfig) -> _Graph:
+    """W: Gaussian kernel on the 8-connected RAG over SuperAE / Lab superpixel features (fixed in stage 2)."""
+    m = int(sp.max()) + 1
+    sp_t = torch.from_numpy(sp)
+    edges = region_adjacency(sp, connectivity=2)
+    ae.eval()
+    with autocast("cpu", cfg.precision):
+        embedding = ae.encode(x)[0].float()
+    deep = pool_mean(embedding, sp_t, m)
+    ae.train()
+    lab = torch.from_numpy(mean_colour(rgb2lab(small), sp, m) / 20.0).float()
+    g = {"deep": deep, "colour": lab, "both": torch.cat([deep / deep.std().clamp_min(1e-6), lab], 1)}[cfg.affinity]
+    if m > 1 and len(edges):
+        W = affinity_matrix(edges, gaussian_weights(edge_distances(g, edges)).float(), m, layout="sparse")
+    else:
+        W = torch.zeros((m, m))
+    return _Graph(sp_t, m, W, embedding.numpy(), torch.cat([deep, lab], 1).numpy())
+
+
+@dataclass
+class _PartitionRun:
+    node_labels: np.ndarray
+    probabilities: np.ndarray
+    n_iter: int
+    converged: bool
+    history: list
+
+
+def _train_partition(net: _DSCNet, x: torch.Tensor, g: _Graph, n_segments: int, cfg: DSCConfig, cb,
+                     total: int) -> _PartitionRun:
+    """Stage 2: pseudo-label cross-entropy + DSC cut until the superpixel labels are stable."""
+    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    prev, stable, converged, it = None, 0, False, 0
+    history: list[float] = []
+    sp_flat = g.sp.reshape(-1)
+    for it in range(1, cfg.max_iter + 1):
+        opt.zero_grad()
+        with autocast("cpu", cfg.precision):
+            logits = net(x)[0].float()  # (K, h, w)
+        with torch.no_grad():
+            node_cls = majority_vote(logits.argmax(0), g.sp, g.m, n_segments)
+        target = node_cls[sp_flat].reshape(1, *g.sp.shape)
+        l1 = nn.functional.cross_entropy(logits[None], target)
+        q = torch.softmax(pool_mean(logits, g.sp, g.m), dim=1)
+        l2 = dsc_cut_loss(q, g.W, normalize=True) if cfg.beta else logits.new_zeros(())
+        loss = cfg.alpha * l1 + cfg.beta * l2
+        loss.backward()
+        opt.step()
+        history.append(loss.item())
+        cb(cfg.ae_iter + it, total)
+        if prev is not None:
+            stable = stable + 1 if float((node_cls != prev).float().mean()) < cfg.tol else 0
+        prev = node_cls
+        if it >= cfg.min_iter and stable >= cfg.patience:
+            converged = True
+            break
+    with torch.no_grad():
+        net.eval()
+        with autocast("cpu", cfg.precision):
+            logits = net(x)[0].float()
+        node_cls = majority_vote(logits.argmax(0), g.sp, g.m, n_segments).numpy()
+    return _PartitionRun(node_cls, torch.softmax(logits, 0).numpy(), it, converged, history)
