@@ -675,3 +675,17 @@ def test_network_trainer_and_shipped_weights_agree_on_seed_window():
 
     trainer_default = inspect.signature(train_lnsnet).parameters["seed_window"].default
     assert LNSNet().seed_window == trainer_default == load_model("lnsnet-bsds500").seed_window == 1.0
+
+
+def test_lnsnet_config_is_the_one_source_of_inference_options(blocks_image):
+    from clusterseg.models.lnsnet import LNSNetConfig
+
+    cfg = LNSNetConfig(refine_steps=0, enforce_connectivity=False)
+    by_config = lnsnet_superpixels(blocks_image, 12, config=cfg)
+    by_kwargs = lnsnet_superpixels(blocks_image, 12, refine_steps=0, enforce_connectivity=False)
+    assert np.array_equal(by_config, by_kwargs)
+    assert not np.array_equal(by_config, lnsnet_superpixels(blocks_image, 12, enforce_connectivity=False))
+    with pytest.raises(TypeError, match="unknown LNSNet options: \\['refine_step'\\]"):
+        lnsnet_superpixels(blocks_image, 12, refine_step=3)
+    with pytest.raises(ValueError, match="assignment"):
+        LNSNetConfig(assignment="nearest")

@@ -7,17 +7,100 @@ inference never imports the trainer.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
 
+from .._validation import check_nonnegative
+
 from ..io.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from ..nn.lnsnet import LNSNet
+from ..nn.precision import resolve_precision
 from ..nn.lnsnet_objective import DEFAULT_COMPACTNESS, DEFAULT_HOMOGENEITY_WEIGHT, lnsnet_losses, set_phase
 
-__all__ = ["WEIGHTS_FORMAT", "save_lnsnet_weights", "load_lnsnet", "adapt_lnsnet"]
+__all__ = ["WEIGHTS_FORMAT", "LNSNetConfig", "save_lnsnet_weights", "load_lnsnet", "adapt_lnsnet"]
 
 WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
+
+
+@dataclass(frozen=True)
+class LNSNetConfig:
+    """Inference options of LNSNet superpixels (the one source of their defaults).
+
+    Attributes
+    ----------
+    assignment : {"local", "global"}
+        ``"local"`` compares each pixel with the seeds of the 3x3 neighbouring
+        grid cells only (O(N), independent of K); ``"global"`` with every seed
+        (O(N K), the paper's clustering layer).
+    seed_layer : bool
+        Shift the grid seeds with the seed estimation layer (``False``: grid centres).
+    refine_steps : int
+        Centre updates after the non-iterative first pass
+        (:func:`clusterseg.nn.lnsnet.cluster_pixels`): every seed is replaced
+        by the mean embedding and centroid of its pixels and the pixels are
+        reassigned within the local window. ``0`` is the paper's single pass.
+        The default (5) is measured better than SLIC on BSDS500
+        (``benchmarks/results/superpixels_bsds_val.md``).
+    spatial_weight : float
+        Weight of the squared distance to the seed centroid, in grid cells,
+        added to the embedding distance during the centre updates (SLIC's
+        compactness in cell units). Unused when ``refine_steps=0``.
+    colour_weight : float
+        Weight of the squared CIE-Lab distance (L in [0, 100]) to the seed's
+        mean colour, added during the centre updates. Unused when ``refine_steps=0``.
+    adapt_steps : int
+        Test-time adaptation: fine-tune a copy of the model on the image for
+        this many iterations (feature phase of the training loss) first.
+    adapt_lr : float
+        Adam learning rate of the adaptation.
+    contours : {"sobel", "canny"}
+        Contour map used by GBL during adaptation.
+    min_size_factor, max_size_factor : float
+        Connectivity post-processing: fragments smaller than
+        ``min_size_factor * N / K`` pixels are merged into a neighbour,
+        preferring neighbours that stay below ``max_size_factor * N / K``.
+    enforce_connectivity : bool
+        Apply the post-processing (``False`` returns the raw seed labels).
+    precision : {"float32", "auto", "bfloat16"}
+        Precision of the embedder's convolutions (``"auto"``: bfloat16 where
+        the CPU/GPU runs it natively, :mod:`clusterseg.nn.precision`).
+    """
+
+    assignment: str = "local"
+    seed_layer: bool = True
+    refine_steps: int = 5
+    spatial_weight: float = 1.0
+    colour_weight: float = 0.01
+    adapt_steps: int = 0
+    adapt_lr: float = 3e-4
+    contours: str = "sobel"
+    min_size_factor: float = 0.25
+    max_size_factor: float = 3.0
+    enforce_connectivity: bool = True
+    precision: str = "float32"
+
+    def __post_init__(self) -> None:
+        if self.assignment not in ("local", "global"):
+            raise ValueError(f"assignment must be 'local' or 'global', got {self.assignment!r}")
+        if int(self.adapt_steps) < 0:
+            raise ValueError(f"adapt_steps must be >= 0, got {self.adapt_steps}")
+        if int(self.refine_steps) != self.refine_steps or self.refine_steps < 0:
+            raise ValueError(f"refine_steps must be an integer >= 0, got {self.refine_steps}")
+        check_nonnegative(self.spatial_weight, "spatial_weight")
+        check_nonnegative(self.colour_weight, "colour_weight")
+        if self.min_size_factor < 0 or self.max_size_factor <= 0:
+            raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
+        resolve_precision(self.precision)
+
+    @classmethod
+    def with_options(cls, config: LNSNetConfig | None = None, **options) -> LNSNetConfig:
+        """``config`` (default: the defaults) with ``options`` replaced; unknown names are a TypeError."""
+        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown LNSNet options: {unknown}; LNSNetConfig has {sorted(cls.__dataclass_fields__)}")
+        return replace(config or cls(), **options)
 
 
 def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None) -> Path:

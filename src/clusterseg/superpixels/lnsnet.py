@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from clusterseg.io.checkpoints import CheckpointError
+from clusterseg.models.lnsnet import LNSNetConfig
 from clusterseg.models.registry import WEIGHTS_DIR, model_info
 from clusterseg.models.registry import load_model as registry_load
-from clusterseg.nn.precision import autocast, resolve_precision
+from clusterseg.nn.precision import autocast
 
 __all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
 
@@ -35,9 +36,9 @@ _TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row til
 # Centre updates after the single pass and the weights of their position and colour
 # terms: chosen on 30 BSDS500 *train* images against SLIC at matched counts over
 # refine_steps 2-8, spatial_weight 0.15-5 and colour_weight 0-0.05 (docs/lnsnet_training.md).
-DEFAULT_REFINE_STEPS = 5
-DEFAULT_SPATIAL_WEIGHT = 1.0
-DEFAULT_COLOUR_WEIGHT = 0.01
+DEFAULT_REFINE_STEPS = LNSNetConfig.refine_steps
+DEFAULT_SPATIAL_WEIGHT = LNSNetConfig.spatial_weight
+DEFAULT_COLOUR_WEIGHT = LNSNetConfig.colour_weight
 
 
 def default_weights_path() -> Path:
@@ -182,23 +183,13 @@ def lnsnet_superpixels(
     n_segments: int = 200,
     *,
     weights=None,
-    assignment: str = "local",
-    seed_layer: bool = True,
-    refine_steps: int = DEFAULT_REFINE_STEPS,
-    spatial_weight: float = DEFAULT_SPATIAL_WEIGHT,
-    colour_weight: float = DEFAULT_COLOUR_WEIGHT,
-    adapt_steps: int = 0,
-    adapt_lr: float = 3e-4,
-    contours: str = "sobel",
-    min_size_factor: float = 0.25,
-    max_size_factor: float = 3.0,
-    enforce_connectivity: bool = True,
+    config: LNSNetConfig | None = None,
     device: str | torch.device | None = None,
     channel_axis: int | None = -1,
     num_threads: int | None = None,
     random_state: int | None = None,
     compactness: float | None = None,
-    precision: str = "float32",
+    **options,
 ) -> np.ndarray:
     """Superpixels from a trained LNSNet.
 
@@ -213,43 +204,8 @@ def lnsnet_superpixels(
         ``rows x cols ~= K`` square cells; the returned count is close to ``K``.
     weights : None, path or LNSNet
         Model weights; ``None`` uses the weights shipped with clusterseg.
-    assignment : {"local", "global"}
-        ``"local"`` compares each pixel with the seeds of the 3x3 neighbouring
-        grid cells only (O(N), independent of K); ``"global"`` with every seed
-        (O(N K), the paper's clustering layer).
-    seed_layer : bool
-        Shift the grid seeds with the seed estimation layer (``False``: grid centres).
-    refine_steps : int
-        Centre updates after the non-iterative first pass
-        (:func:`clusterseg.nn.lnsnet.cluster_pixels`): every seed is replaced
-        by the mean embedding and centroid of its pixels and the pixels are
-        reassigned within the local window. ``0`` is the paper's single pass.
-        The default (5) is measured better than SLIC on BSDS500 and faster
-        (``benchmarks/results/superpixels_bsds_val.md``).
-    spatial_weight : float
-        Weight of the squared distance to the seed centroid, in grid cells,
-        added to the embedding distance during the centre updates (SLIC's
-        compactness in cell units; larger is more regular). Unused when
-        ``refine_steps=0``.
-    colour_weight : float
-        Weight of the squared CIE-Lab distance (Lab units, L in [0, 100]) to
-        the seed's mean colour, added during the centre updates: the pixel's
-        own colour sharpens boundaries that the embedding (receptive field
-        9x9) blurs. Unused when ``refine_steps=0``.
-    adapt_steps : int
-        Test-time adaptation: fine-tune a copy of the model on this image for
-        this many iterations (feature phase of the training loss) before assigning.
-    adapt_lr : float
-        Adam learning rate of the adaptation.
-    contours : {"sobel", "canny"}
-        Contour map used by GBL during adaptation.
-    min_size_factor, max_size_factor : float
-        Connectivity post-processing: fragments smaller than
-        ``min_size_factor * N / K`` pixels are merged into a neighbour, preferring
-        neighbours that stay below ``max_size_factor * N / K``.
-    enforce_connectivity : bool
-        Apply the post-processing (``False`` returns the raw seed labels, which
-        may be disconnected and not consecutive).
+    config : LNSNetConfig, optional
+        Inference options (default ``LNSNetConfig()``).
     device : str or torch.device, optional
         Torch device (default CPU).
     channel_axis : int or None
@@ -265,11 +221,12 @@ def lnsnet_superpixels(
     compactness : None
         Not supported (LNSNet learns its own trade-off); anything but ``None``
         raises ``ValueError``.
-    precision : {"float32", "auto", "bfloat16"}
-        Precision of the embedder's convolutions: ``"auto"`` uses bfloat16
-        autocast where the CPU/GPU runs it natively
-        (:mod:`clusterseg.nn.precision`). The default stays float32 until
-        its effect on ASA / BR / UE is benchmarked.
+    **options
+        Any :class:`~clusterseg.models.lnsnet.LNSNetConfig` field, overriding
+        ``config`` (``refine_steps``, ``spatial_weight``, ``colour_weight``,
+        ``assignment``, ``seed_layer``, ``adapt_steps``, ``adapt_lr``,
+        ``contours``, ``min_size_factor``, ``max_size_factor``,
+        ``enforce_connectivity``, ``precision``).
 
     Returns
     -------
@@ -296,21 +253,11 @@ def lnsnet_superpixels(
     >>> labels.shape, labels.dtype
     ((32, 48), dtype('int32'))
     """
-    from clusterseg._validation import check_n_segments, check_nonnegative, to_float_rgb
+    from clusterseg._validation import check_n_segments, to_float_rgb
 
     if compactness is not None:
         raise ValueError("method 'lnsnet' has no compactness parameter")
-    if assignment not in ("local", "global"):
-        raise ValueError(f"assignment must be 'local' or 'global', got {assignment!r}")
-    if int(adapt_steps) < 0:
-        raise ValueError(f"adapt_steps must be >= 0, got {adapt_steps}")
-    if int(refine_steps) != refine_steps or refine_steps < 0:
-        raise ValueError(f"refine_steps must be an integer >= 0, got {refine_steps}")
-    spatial_weight = check_nonnegative(spatial_weight, "spatial_weight")
-    colour_weight = check_nonnegative(colour_weight, "colour_weight")
-    if min_size_factor < 0 or max_size_factor <= 0:
-        raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
-    resolve_precision(precision)
+    cfg = LNSNetConfig.with_options(config, **options)
     rgb = to_float_rgb(image, channel_axis=channel_axis)
     h, w = rgb.shape[:2]
     n_segments = check_n_segments(n_segments, h * w)
@@ -322,16 +269,12 @@ def lnsnet_superpixels(
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(int(num_threads))
     try:
-        return _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-                    min_size_factor, max_size_factor, enforce_connectivity, refine_steps, spatial_weight, colour_weight,
-                    precision)
+        return _run(model, rgb, n_segments, device, cfg)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, adapt_lr, contours,
-         min_size_factor, max_size_factor, enforce_connectivity, refine_steps=0, spatial_weight=0.0, colour_weight=0.0,
-         precision="float32") -> np.ndarray:
+def _run(model, rgb, n_segments, device, cfg: LNSNetConfig) -> np.ndarray:
     from clusterseg.features import lab_xy_from_lab, rgb_to_lab
     from clusterseg.nn.lnsnet import cluster_pixels, seed_grid
 
@@ -340,21 +283,22 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
     lab = rgb_to_lab(rgb)
     x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
     # CIE-Lab for the colour term of the centre updates
-    colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if refine_steps > 0 and colour_weight > 0 else None
+    use_colour = cfg.refine_steps > 0 and cfg.colour_weight > 0
+    colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if use_colour else None
     del lab
-    if adapt_steps > 0:
+    if cfg.adapt_steps > 0:
         from clusterseg.contours import contour_map
         from clusterseg.models.lnsnet import adapt_lnsnet
 
         model = copy.deepcopy(model).to(dev)
-        bnd = torch.from_numpy(contour_map(rgb, contours)).to(dev)
+        bnd = torch.from_numpy(contour_map(rgb, cfg.contours)).to(dev)
         with torch.enable_grad():
-            adapt_lnsnet(model, x, bnd, n_segments, adapt_steps, lr=adapt_lr)
+            adapt_lnsnet(model, x, bnd, n_segments, cfg.adapt_steps, lr=cfg.adapt_lr)
     else:
         model = model.to(dev)
     del rgb
     with torch.inference_mode():
-        with autocast(dev, precision):  # the embedder's convolutions dominate the time
+        with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time
             if h * w > _TILED_PIXELS:
                 z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w))
             else:
@@ -362,12 +306,12 @@ def _run(model, rgb, n_segments, device, assignment, seed_layer, adapt_steps, ad
         z = z.float()
         del x
         grid = seed_grid(h, w, n_segments)
-        rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
+        rows, cols = model.seed_positions(z, grid, use_sel=cfg.seed_layer)
         seeds = model.seed_features(z, rows, cols, grid)
-        labels = cluster_pixels(z, seeds, grid, int(refine_steps), spatial_weight, assignment, rows, cols,
-                                colour, colour_weight)
+        labels = cluster_pixels(z, seeds, grid, int(cfg.refine_steps), cfg.spatial_weight, cfg.assignment, rows,
+                                cols, colour, cfg.colour_weight)
         del z  # the embedding is the largest buffer on big images
     labels = labels.to(torch.int32).cpu().numpy()
-    if not enforce_connectivity:
+    if not cfg.enforce_connectivity:
         return labels
-    return _connect(labels, n_segments, min_size_factor, max_size_factor)
+    return _connect(labels, n_segments, cfg.min_size_factor, cfg.max_size_factor)
