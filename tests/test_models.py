@@ -117,3 +117,26 @@ def test_cli_lists_the_registry():
     assert res.exit_code == 0 and "dsb2018-nuclei" in res.output and "lnsnet" not in res.output
     bad = CliRunner().invoke(app, ["models", "--task", "video"])
     assert bad.exit_code == 2
+
+
+def test_every_model_file_has_one_layout_and_old_lnsnet_files_still_load(tmp_path):
+    from clusterseg.io.checkpoints import load_checkpoint, save_checkpoint
+    from clusterseg.models.lnsnet import WEIGHTS_FORMAT
+
+    lns = load_model("lnsnet-bsds500")
+    paths = {"lnsnet": save_lnsnet_weights(lns, tmp_path / "l.pt", {"note": "x"}),
+             "sem": load_model("dsb2018-nuclei").save(tmp_path / "s.pt")}
+    img = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    spw = SPWNetModel(2, ch_mul=4, n_blocks=2, n_superpixels=20, patch_sizes=(16,), n_batches=1, max_side=None)
+    paths["spwnet"] = spw.fit([img], epochs=1).save(tmp_path / "w.pt")
+    for path in paths.values():
+        obj = load_checkpoint(path)
+        assert set(obj) == {"format", "version", "config", "state_dict", "metadata"}
+        assert obj["format"].startswith("clusterseg.") and obj["metadata"]["clusterseg_version"]
+    assert load_checkpoint(paths["lnsnet"])["metadata"]["note"] == "x"
+    # the first LNSNet weights layout ("arch", as the shipped file) still loads
+    old = {"format": WEIGHTS_FORMAT, "arch": {"max_shift": 0.5, "alpha": 1.0, "seed_window": 1.0},
+           "state_dict": lns.state_dict()}
+    save_checkpoint(old, tmp_path / "old.pt")
+    again = load_model(tmp_path / "old.pt")
+    assert again.seed_window == 1.0 and _same_state(again, lns)

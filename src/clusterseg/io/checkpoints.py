@@ -49,6 +49,27 @@ def save_checkpoint(obj: dict[str, Any], path: str | Path, *, overwrite: bool = 
     return atomic_write(path, lambda tmp: torch.save(obj, tmp), overwrite=overwrite)
 
 
+def model_checkpoint(fmt: str, version: int, config: Mapping[str, Any], state_dict: Mapping[str, Any],
+                     metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The one layout of every clusterseg model file.
+
+    ``{"format", "version", "config", "state_dict", "metadata"}``: the format
+    names the model class (``clusterseg.models.load_model`` dispatches on it),
+    ``config`` holds plain values that rebuild the architecture, and
+    ``metadata`` (training data and command, scores, ...) gains the package
+    version and the UTC time of writing unless it has them.
+    """
+    import datetime
+
+    from .. import __version__
+
+    meta = dict(metadata or {})
+    meta.setdefault("clusterseg_version", __version__)
+    meta.setdefault("written_utc", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
+    return {"format": fmt, "version": int(version), "config": dict(config),
+            "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, "metadata": meta}
+
+
 def load_checkpoint(path: str | Path, *, required_keys: tuple[str, ...] = (), map_location: str = "cpu") -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True``.
 

@@ -14,13 +14,17 @@ import torch
 
 from .._validation import check_nonnegative
 
-from ..io.checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from ..io.checkpoints import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
 from ..nn.lnsnet import LNSNet
 from ..nn.precision import resolve_precision
 from ..nn.lnsnet_objective import DEFAULT_COMPACTNESS, DEFAULT_HOMOGENEITY_WEIGHT, lnsnet_losses, set_phase
 
-__all__ = ["WEIGHTS_FORMAT", "LNSNetConfig", "save_lnsnet_weights", "load_lnsnet", "adapt_lnsnet"]
+__all__ = ["FORMAT", "WEIGHTS_FORMAT", "LNSNetConfig", "save_lnsnet_weights", "load_lnsnet", "adapt_lnsnet"]
 
+#: Format of LNSNet model files (:func:`clusterseg.io.checkpoints.model_checkpoint` layout).
+FORMAT = "clusterseg.lnsnet"
+FORMAT_VERSION = 2
+#: The first weights files (``arch`` instead of ``config``); still read.
 WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 
 
@@ -103,20 +107,23 @@ class LNSNetConfig:
         return replace(config or cls(), **options)
 
 
-def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None) -> Path:
-    """Write a small weights file (state dict incl. GAL memory + architecture) atomically."""
-    obj = {
-        "format": WEIGHTS_FORMAT,
-        "arch": {"max_shift": model.sel.max_shift, "alpha": model.alpha, "seed_window": model.seed_window},
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
-    }
-    if extra:
-        obj["meta"] = extra
-    return save_checkpoint(obj, path)
+def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None, *, overwrite: bool = True) -> Path:
+    """Write a small weights file (state dict incl. GAL memory + architecture) atomically.
+
+    The layout is :func:`clusterseg.io.checkpoints.model_checkpoint` (format
+    ``"clusterseg.lnsnet"``); ``extra`` goes to its metadata.
+    """
+    arch = {"max_shift": model.sel.max_shift, "alpha": model.alpha, "seed_window": model.seed_window}
+    return save_checkpoint(model_checkpoint(FORMAT, FORMAT_VERSION, arch, model.state_dict(), extra), path,
+                           overwrite=overwrite)
 
 
 def load_lnsnet(path: str | Path) -> LNSNet:
     """Build an :class:`LNSNet` from a weights file, a training checkpoint or a raw state dict.
+
+    Reads the current layout (``config`` + ``state_dict``), the first weights
+    files (``"clusterseg.lnsnet.weights/1"``: ``arch`` + ``state_dict``), the
+    trainer's checkpoints (``model`` + ``config["arch"]``) and bare state dicts.
 
     Raises
     ------
@@ -124,7 +131,8 @@ def load_lnsnet(path: str | Path) -> LNSNet:
         If the file is missing, corrupt or holds no LNSNet weights.
     """
     obj = load_checkpoint(path)
-    arch = obj.get("arch", {}) if isinstance(obj.get("arch", {}), dict) else {}
+    arch = obj.get("config") if obj.get("format") == FORMAT else obj.get("arch", {})
+    arch = arch if isinstance(arch, dict) else {}
     if "state_dict" in obj:
         sd = obj["state_dict"]
     elif "model" in obj:
@@ -132,7 +140,7 @@ def load_lnsnet(path: str | Path) -> LNSNet:
         arch = obj.get("config", {}).get("arch", arch)
     else:
         sd = obj
-    # files without "arch" predate seed windows: their networks read point seeds (seed_window 0)
+    # files without an architecture record predate seed windows: their networks read point seeds (seed_window 0)
     model = LNSNet(max_shift=float(arch.get("max_shift", 0.5)), alpha=float(arch.get("alpha", 1.0)),
                    seed_window=float(arch.get("seed_window", 0.0)))
     try:

@@ -83,6 +83,7 @@ _BY_NAME = {e.name: e for e in _ENTRIES}
 
 #: Checkpoint ``format`` values and the loader that reads each.
 _FORMATS: dict[str, str] = {
+    "clusterseg.lnsnet": _LNSNET_LOADER,
     "clusterseg.lnsnet.weights/1": _LNSNET_LOADER,
     "clusterseg.spatial_embedding": _SEM_LOADER,
     "clusterseg.spwnet": _SPWNET_LOADER,

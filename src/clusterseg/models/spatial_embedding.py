@@ -32,7 +32,7 @@ from ..features import normalize_percentile
 from ..nn.d4 import apply_d4, d4_transforms, invert_d4
 from ..nn.erfnet import BranchedERFNet
 from ..nn.precision import autocast
-from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
+from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, model_checkpoint, save_checkpoint
 from .instance_clustering import ClusteringParams, cluster_embeddings
 from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid
 
@@ -171,9 +171,7 @@ class SpatialEmbeddingModel(nn.Module):
 
     def checkpoint(self) -> dict[str, Any]:
         """Plain dict holding the weights, the configuration and the metadata."""
-        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        return {"format": CHECKPOINT_FORMAT, "version": 1, "config": self.config(),
-                "metadata": self.metadata, "state_dict": state}
+        return model_checkpoint(CHECKPOINT_FORMAT, 1, self.config(), self.state_dict(), self.metadata)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to ``path`` atomically (refuses to replace a file unless ``overwrite``)."""

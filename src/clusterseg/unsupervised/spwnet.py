@@ -38,7 +38,7 @@ from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, exp_weights, mean_colour
 from ..graph.losses import continuity_loss, similarity_loss, soft_ncut_loss
 from ..graph.pooling import pool_mean
-from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, save_checkpoint
+from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, model_checkpoint, save_checkpoint
 from ..nn.d4 import apply_d4
 from ..nn.precision import autocast, resolve_precision
 from ..nn.wnet import WNet
@@ -394,8 +394,8 @@ class SPWNetModel:
             raise RuntimeError("cannot save an unfitted SPWNetModel")
         cfg = asdict(self.config)
         cfg["patch_sizes"] = list(cfg["patch_sizes"])
-        payload = {"format": "clusterseg.spwnet", "version": _FORMAT_VERSION, "config": cfg,
-                   "state_dict": {k: v.detach().cpu() for k, v in self.net.state_dict().items()}}
+        payload = model_checkpoint("clusterseg.spwnet", _FORMAT_VERSION, cfg, self.net.state_dict(),
+                                   {"training_steps": len(self.history)})
         return save_checkpoint(payload, path, overwrite=overwrite)
 
     @classmethod
