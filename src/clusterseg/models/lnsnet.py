@@ -7,11 +7,12 @@ inference never imports the trainer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from .._config import OptionsMixin
 from .._validation import check_nonnegative
 
 from ..io.checkpoints import CheckpointError, load_checkpoint, model_checkpoint, save_checkpoint
@@ -29,7 +30,7 @@ WEIGHTS_FORMAT = "clusterseg.lnsnet.weights/1"
 
 
 @dataclass(frozen=True)
-class LNSNetConfig:
+class LNSNetConfig(OptionsMixin):
     """Inference options of LNSNet superpixels (the one source of their defaults).
 
     Attributes
@@ -72,6 +73,8 @@ class LNSNetConfig:
         the CPU/GPU runs it natively, :mod:`clusterseg.nn.precision`).
     """
 
+    _what = "LNSNet"
+
     assignment: str = "local"
     seed_layer: bool = True
     refine_steps: int = 5
@@ -97,14 +100,6 @@ class LNSNetConfig:
         if self.min_size_factor < 0 or self.max_size_factor <= 0:
             raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
         resolve_precision(self.precision)
-
-    @classmethod
-    def with_options(cls, config: LNSNetConfig | None = None, **options) -> LNSNetConfig:
-        """``config`` (default: the defaults) with ``options`` replaced; unknown names are a TypeError."""
-        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise TypeError(f"unknown LNSNet options: {unknown}; LNSNetConfig has {sorted(cls.__dataclass_fields__)}")
-        return replace(config or cls(), **options)
 
 
 def save_lnsnet_weights(model: LNSNet, path: str | Path, extra: dict | None = None, *, overwrite: bool = True) -> Path:

@@ -46,17 +46,9 @@ __all__ = [
     "SeedEstimationLayer",
     "ReconstructionHead",
     "LNSNet",
-    "SeedGrid",
-    "seed_grid",
-    "student_t_kernel",
-    "local_candidates",
-    "assign_local",
-    "LocalAssigner",
-    "label_sums",
-    "cluster_pixels",
-    "assign_global",
-    "sample_seeds",
-    "window_seeds",
+    # re-exported from nn.seed_grid and nn.lnsnet_assignment (their old home)
+    "SeedGrid", "seed_grid", "student_t_kernel", "local_candidates", "assign_local", "LocalAssigner",
+    "label_sums", "cluster_pixels", "assign_global", "sample_seeds", "window_seeds",
 ]
 
 

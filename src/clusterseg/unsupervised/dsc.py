@@ -39,13 +39,14 @@ References
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from skimage.color import rgb2lab
 from torch import nn
 
+from .._config import OptionsMixin
 from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, gaussian_weights, mean_colour
 from ..graph.losses import dsc_cut_loss, superpixel_smoothing_loss
@@ -139,7 +140,7 @@ class _DSCNet(nn.Module):
 
 
 @dataclass(frozen=True)
-class DSCConfig:
+class DSCConfig(OptionsMixin):
     """Hyper-parameters of :func:`deep_superpixel_cut` (the one source of its defaults).
 
     Attributes
@@ -174,6 +175,8 @@ class DSCConfig:
         supports it natively (AVX512-BF16 / AMX), float32 elsewhere.
     """
 
+    _what = "DSC"
+
     n_superpixels: int = 400
     superpixel_method: str = "slic"
     max_side: int | None = 240
@@ -198,14 +201,6 @@ class DSCConfig:
         if self.max_iter < 1:
             raise ValueError(f"max_iter must be >= 1, got {self.max_iter}")
         resolve_precision(self.precision)
-
-    @classmethod
-    def with_options(cls, config: DSCConfig | None = None, **options) -> DSCConfig:
-        """``config`` (default: the defaults) with ``options`` replaced; unknown names are a TypeError."""
-        unknown = sorted(set(options) - set(cls.__dataclass_fields__))
-        if unknown:
-            raise TypeError(f"unknown DSC options: {unknown}; DSCConfig has {sorted(cls.__dataclass_fields__)}")
-        return replace(config or cls(), **options)
 
 
 def deep_superpixel_cut(

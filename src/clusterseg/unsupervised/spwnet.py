@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from scipy.ndimage import gaussian_filter
 
+from .._config import check_option_names
 from ..graph.adjacency import region_adjacency
 from ..graph.affinity import affinity_matrix, edge_distances, exp_weights, mean_colour
 from ..graph.losses import continuity_loss, similarity_loss, soft_ncut_loss
@@ -196,9 +197,7 @@ class SPWNetModel:
     def __init__(self, n_classes: int = 32, **kwargs) -> None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
             raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-        unknown = set(kwargs) - set(SPWNetConfig.__dataclass_fields__)
-        if unknown:
-            raise TypeError(f"unknown SPWNetModel options: {sorted(unknown)}")
+        check_option_names(SPWNetConfig, kwargs, "SPWNetModel")
         self.config = SPWNetConfig(n_classes=int(n_classes), **kwargs)
         if self.config.n_classes > self.config.n_superpixels:  # before the network allocates K channels
             raise ValueError(
