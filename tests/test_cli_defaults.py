@@ -7,7 +7,7 @@ import pytest
 
 from clusterseg import cli
 from clusterseg.training.instances import InstanceTrainingConfig
-from clusterseg.training.lifelong import train_lnsnet
+from clusterseg.training.lifelong import LNSNetTrainingConfig
 from clusterseg.unsupervised import segment
 
 
@@ -32,7 +32,7 @@ def _signature_defaults(fn) -> dict:
     "command, library",
     [
         (cli.train_instances, _config_defaults(InstanceTrainingConfig)),
-        (cli.train_lnsnet, _signature_defaults(train_lnsnet)),
+        (cli.train_lnsnet, _config_defaults(LNSNetTrainingConfig)),
         (cli.segment, _signature_defaults(segment)),
     ],
     ids=["train instances", "train lnsnet", "segment"],

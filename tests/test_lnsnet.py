@@ -668,12 +668,10 @@ def test_lnsnet_precision_option_float32_is_the_default_and_bf16_stays_close():
 
 
 def test_network_trainer_and_shipped_weights_agree_on_seed_window():
-    import inspect
-
     from clusterseg.models import load_model
-    from clusterseg.training.lifelong import train_lnsnet
+    from clusterseg.training.lifelong import LNSNetTrainingConfig
 
-    trainer_default = inspect.signature(train_lnsnet).parameters["seed_window"].default
+    trainer_default = LNSNetTrainingConfig().seed_window
     assert LNSNet().seed_window == trainer_default == load_model("lnsnet-bsds500").seed_window == 1.0
 
 

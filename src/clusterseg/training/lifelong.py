@@ -25,11 +25,13 @@ import json
 import math
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
+from clusterseg._config import OptionsMixin
 from clusterseg._progress import progress_bar
 from clusterseg._validation import check_nonnegative
 from clusterseg.io.read import IMAGE_EXTENSIONS
@@ -47,7 +49,7 @@ from clusterseg.nn.lnsnet_objective import (
 )
 from clusterseg.training.runlog import TrainingDiverged, append_row, start_log
 
-__all__ = ["train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
+__all__ = ["LNSNetTrainingConfig", "train_lnsnet", "lnsnet_losses", "adapt_lnsnet", "list_images", "save_lnsnet_weights", "load_lnsnet"]
 
 CHECKPOINT_FORMAT = "clusterseg.lnsnet.train/1"
 CSV_FIELDS = [
@@ -121,48 +123,12 @@ def _sample_k(rng: np.random.Generator, k_range: tuple[int, int] | int, area_rat
     return max(4, int(round(k * area_ratio)))
 
 
-def train_lnsnet(
-    images: str | Path | Sequence[str | Path],
-    out_dir: str | Path,
-    *,
-    contours: str | Path = "sobel",
-    iters_feature: int = 40,
-    iters_seed: int = 10,
-    lr: float = 3e-4,
-    beta: float = 10.0,
-    phi: float = 1.0,
-    n_range: int = 9,
-    reg_weight: float = 0.0,
-    seed_weight: float = 1.0,
-    gal: bool = True,
-    gbl: bool = True,
-    seed_layer: bool = True,
-    gal_momentum: float = 0.5,
-    gbl_eps: float = 0.7,
-    homogeneity_weight: float = DEFAULT_HOMOGENEITY_WEIGHT,
-    compactness: float = DEFAULT_COMPACTNESS,
-    cluster_weight: float = 1.0,
-    seed_window: float = 1.0,
-    max_loss: float = 1e3,
-    n_segments: int | tuple[int, int] = (100, 1000),
-    crop: int | None = 112,
-    max_images: int | None = None,
-    seed: int = 0,
-    resume: bool = False,
-    threads: int | None = None,
-    progress: bool = True,
-    weights_name: str = "lnsnet_weights.pt",
-    callback=None,
-) -> Path:
-    """Train LNSNet on a stream of images, one at a time (lifelong learning).
+@dataclass(frozen=True)
+class LNSNetTrainingConfig(OptionsMixin):
+    """Hyper-parameters of :func:`train_lnsnet` (the one source of their defaults; the CLI reads them).
 
-    Parameters
+    Attributes
     ----------
-    images : directory, path or sequence of paths
-        Training images, learned in (sorted) order.
-    out_dir : path
-        Run directory: ``checkpoint.pt`` (after every image), ``log.csv``,
-        ``config.json`` and the final weights ``weights_name``.
     contours : {"sobel", "canny"} or directory
         Contour maps ``B`` for GBL; a directory holds one map per image, named
         like the image (1 = edge).
@@ -195,18 +161,96 @@ def train_lnsnet(
         the way training did.
     max_loss : float
         A total loss above this value stops training like a non-finite one
-        (healthy totals are about 0.5-3: every term works on standardised
-        features), so a run that blows up keeps its last good checkpoint.
+        (healthy totals are about 0.5-3), so a run that blows up keeps its
+        last good checkpoint.
     n_segments : int or (int, int)
         Number of seeds, or a range from which ``K`` is drawn log-uniformly per
         image (as superpixel count of the *full* image; it is scaled by the crop
         area so the superpixel size is what the range says).
     crop : int or None
         Train on one random ``crop x crop`` window per image (``None``: whole image).
-    max_images : int, optional
-        Use only the first ``max_images`` images.
     seed : int
         Seed of the per-image random generators (crop, K) and of the initial weights.
+    """
+
+    contours: str = "sobel"
+    iters_feature: int = 40
+    iters_seed: int = 10
+    lr: float = 3e-4
+    beta: float = 10.0
+    phi: float = 1.0
+    n_range: int = 9
+    reg_weight: float = 0.0
+    seed_weight: float = 1.0
+    gal: bool = True
+    gbl: bool = True
+    seed_layer: bool = True
+    gal_momentum: float = 0.5
+    gbl_eps: float = 0.7
+    homogeneity_weight: float = DEFAULT_HOMOGENEITY_WEIGHT
+    compactness: float = DEFAULT_COMPACTNESS
+    cluster_weight: float = 1.0
+    seed_window: float = 1.0
+    max_loss: float = 1e3
+    n_segments: int | tuple[int, int] = (100, 1000)
+    crop: int | None = 112
+    seed: int = 0
+
+    _what = "LNSNet training"
+
+    def __post_init__(self) -> None:
+        range_radius(self.n_range)
+        if not self.max_loss > 0:
+            raise ValueError(f"max_loss must be > 0, got {self.max_loss}")
+        for name in ("homogeneity_weight", "compactness", "cluster_weight", "seed_window"):
+            check_nonnegative(getattr(self, name), name)
+        if self.iters_feature < 0 or self.iters_seed < 0 or self.iters_feature + self.iters_seed == 0:
+            raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
+        c = self.contours
+        if isinstance(c, str) and c not in ("sobel", "canny") and not Path(c).is_dir():
+            raise ValueError(f"contours must be 'sobel', 'canny' or a directory, got {c!r}")
+
+    def run_record(self) -> dict:
+        """The run's config.json / checkpoint record (the layout resume compares against)."""
+        n_segments = self.n_segments
+        return {
+            "contours": str(self.contours), "iters_feature": self.iters_feature, "iters_seed": self.iters_seed,
+            "lr": self.lr, "beta": self.beta, "phi": self.phi, "n_range": self.n_range,
+            "reg_weight": self.reg_weight, "seed_weight": self.seed_weight, "gal": self.gal, "gbl": self.gbl,
+            "seed_layer": self.seed_layer, "gal_momentum": self.gal_momentum, "gbl_eps": self.gbl_eps,
+            "n_segments": list(n_segments) if isinstance(n_segments, tuple) else n_segments,
+            "crop": self.crop, "seed": self.seed, "homogeneity_weight": self.homogeneity_weight,
+            "compactness": self.compactness, "cluster_weight": self.cluster_weight,
+            "arch": {"max_shift": 0.5, "alpha": 1.0, "seed_window": self.seed_window},
+        }
+
+
+def train_lnsnet(
+    images: str | Path | Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    config: LNSNetTrainingConfig | None = None,
+    max_images: int | None = None,
+    resume: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    weights_name: str = "lnsnet_weights.pt",
+    callback=None,
+    **options,
+) -> Path:
+    """Train LNSNet on a stream of images, one at a time (lifelong learning).
+
+    Parameters
+    ----------
+    images : directory, path or sequence of paths
+        Training images, learned in (sorted) order.
+    out_dir : path
+        Run directory: ``checkpoint.pt`` (after every image), ``log.csv``,
+        ``config.json`` and the final weights ``weights_name``.
+    config : LNSNetTrainingConfig, optional
+        Hyper-parameters (default ``LNSNetTrainingConfig()``).
+    max_images : int, optional
+        Use only the first ``max_images`` images.
     resume : bool
         Continue the run in ``out_dir`` from its checkpoint. Without it an
         existing checkpoint is an error (nothing is overwritten).
@@ -218,6 +262,8 @@ def train_lnsnet(
         File name of the final weights in ``out_dir``.
     callback : callable, optional
         ``callback(index, model)`` after every image (e.g. for forgetting studies).
+    **options
+        Any :class:`LNSNetTrainingConfig` field, overriding ``config``.
 
     Returns
     -------
@@ -226,56 +272,22 @@ def train_lnsnet(
     """
     if threads is not None:
         torch.set_num_threads(int(threads))
+    cfg = LNSNetTrainingConfig.with_options(config, **options)
     paths = list_images(images)
     if max_images is not None:
         paths = paths[: int(max_images)]
-    range_radius(n_range)
-    if not max_loss > 0:
-        raise ValueError(f"max_loss must be > 0, got {max_loss}")
-    for name, value in (("homogeneity_weight", homogeneity_weight), ("compactness", compactness),
-                        ("cluster_weight", cluster_weight), ("seed_window", seed_window)):
-        check_nonnegative(value, name)
-    if iters_feature < 0 or iters_seed < 0 or iters_feature + iters_seed == 0:
-        raise ValueError("iters_feature and iters_seed must be >= 0 and not both 0")
-    if isinstance(contours, str) and contours not in ("sobel", "canny") and not Path(contours).is_dir():
-        raise ValueError(f"contours must be 'sobel', 'canny' or a directory, got {contours!r}")
-    _check_stream_options(n_segments, crop, lr, paths)
+    _check_stream_options(cfg.n_segments, cfg.crop, cfg.lr, paths)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / "checkpoint.pt"
-    log_path = out_dir / "log.csv"
+    ckpt_path, log_path = out_dir / "checkpoint.pt", out_dir / "log.csv"
     names = [p.name for p in paths]
-    config = {
-        "contours": str(contours), "iters_feature": iters_feature, "iters_seed": iters_seed, "lr": lr,
-        "beta": beta, "phi": phi, "n_range": n_range, "reg_weight": reg_weight, "seed_weight": seed_weight,
-        "gal": gal, "gbl": gbl, "seed_layer": seed_layer, "gal_momentum": gal_momentum, "gbl_eps": gbl_eps,
-        "n_segments": list(n_segments) if isinstance(n_segments, tuple) else n_segments,
-        "crop": crop, "seed": seed, "homogeneity_weight": homogeneity_weight, "compactness": compactness,
-        "cluster_weight": cluster_weight, "arch": {"max_shift": 0.5, "alpha": 1.0, "seed_window": seed_window},
-    }
-
-    torch.manual_seed(seed)
-    model = LNSNet(gal_momentum=gal_momentum, gbl_eps=gbl_eps, seed_window=seed_window)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    start = 0
-    if ckpt_path.exists():
-        if not resume:
-            raise FileExistsError(f"{ckpt_path} exists; pass resume=True (--resume) to continue that run")
-        ck = load_checkpoint(ckpt_path, required_keys=("model", "optimizer", "next_index", "images"))
-        if list(ck["images"]) != names[: len(ck["images"])] and list(ck["images"]) != names:
-            raise ValueError(f"the images differ from the ones of the run in {out_dir}; cannot resume")
-        if "config" in ck:
-            check_resume_config(dict(ck["config"]), json.loads(json.dumps(config)), ckpt_path)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        start = int(ck["next_index"])
-        if "torch_rng" in ck:
-            torch.set_rng_state(ck["torch_rng"])
-    elif resume and not ckpt_path.exists():
-        raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
-    (out_dir / "config.json").write_text(json.dumps(config, indent=2))
+    record = cfg.run_record()
+    torch.manual_seed(cfg.seed)
+    model = LNSNet(gal_momentum=cfg.gal_momentum, gbl_eps=cfg.gbl_eps, seed_window=cfg.seed_window)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    start = _resume_state(ckpt_path, resume, model, opt, names, record, out_dir)
+    (out_dir / "config.json").write_text(json.dumps(record, indent=2))
     start_log(log_path, CSV_FIELDS, key="index", keep_below=start or None)
-
     model.train()
     bar = None
     if progress and start < len(paths):
@@ -285,73 +297,108 @@ def train_lnsnet(
     try:
         for index in range(start, len(paths)):
             t0 = time.perf_counter()
-            path = paths[index]
-            rng = np.random.default_rng([seed, index])
-            rgb_full = _load_rgb(path)
-            full_area = rgb_full.shape[0] * rgb_full.shape[1]
-            bnd_full = contour_map(rgb_full, contours, stem=path.stem)
-            window = _random_window(rgb_full.shape[:2], crop, rng)
-            rgb = np.ascontiguousarray(rgb_full[window])
-            x = torch.from_numpy(lab_xy_features(rgb))[None]
-            k = _sample_k(rng, n_segments, rgb.shape[0] * rgb.shape[1] / full_area)
-            bnd = torch.from_numpy(np.ascontiguousarray(bnd_full[window]))
-            rec = {"cluster": 0.0, "reg": 0.0, "recon": 0.0, "seed": 0.0, "homogeneity": 0.0, "shift": 0.0}
-            for phase, iters in (("feature", iters_feature), ("seed", iters_seed if seed_layer else 0)):
-                if iters == 0:
-                    continue
-                set_phase(model, phase)
-                z_frozen = None
-                if phase == "seed":
-                    with torch.no_grad():
-                        z_frozen = model.fem(x)
-                for it in range(iters):
-                    losses = lnsnet_losses(model, x, bnd if gbl else None, k, phase=phase, beta=beta, phi=phi,
-                                           n_range=n_range, reg_weight=reg_weight, seed_weight=seed_weight,
-                                           gal=gal, gbl=gbl, seed_layer=seed_layer,
-                                           homogeneity_weight=homogeneity_weight, compactness=compactness,
-                                           cluster_weight=cluster_weight,
-                                           z=z_frozen)
-                    total = float(losses["total"].detach())
-                    if not math.isfinite(total) or total > max_loss:
-                        # Stop before the bad step reaches the weights; the checkpoint
-                        # of the previous image stays intact for --resume.
-                        what = "non-finite loss" if not math.isfinite(total) else f"loss {total:.3g} > max_loss {max_loss:g}"
-                        raise TrainingDiverged(
-                            f"LNSNet training diverged: {what} on image {index} ({path.name}), "
-                            f"{phase} iteration {it}; the checkpoint in {out_dir} holds the previous image. "
-                            "--resume continues with the same settings only, so start a new run (another "
-                            "out folder) with a lower lr, fewer iters_feature or without GBL."
-                        )
-                    opt.zero_grad(set_to_none=True)
-                    losses["total"].backward()
-                    opt.step()
-                for key in rec:
-                    if phase == "feature" and key in ("cluster", "reg", "recon", "homogeneity", "shift"):
-                        rec[key] = float(losses[key].detach())
-                    if phase == "seed" and key in ("seed", "shift"):
-                        rec[key] = float(losses[key].detach())
-            strength = model.recon.strength()
-            gal_scale = float(model.gal.scale(strength).mean())
-            if gal:
-                model.gal.update_memory(strength)
-            for p in model.parameters():
-                p.requires_grad_(True)
-            seconds = time.perf_counter() - t0
-            append_row(log_path, [index, path.name, x.shape[2], x.shape[3], k, f"{rec['cluster']:.6g}",
-                                  f"{rec['reg']:.6g}", f"{rec['recon']:.6g}", f"{rec['seed']:.6g}",
-                                  f"{rec['homogeneity']:.6g}", f"{rec['shift']:.4f}", f"{gal_scale:.4f}",
-                                  f"{seconds:.2f}"])
+            x, bnd, k = _training_sample(paths[index], cfg, index)
+            rec = _learn_image(model, opt, x, bnd, k, cfg, f"image {index} ({paths[index].name})", out_dir)
+            gal_scale = _finish_image(model, cfg)
+            append_row(log_path, [index, paths[index].name, x.shape[2], x.shape[3], k,
+                                  *(f"{rec[key]:.6g}" for key in ("cluster", "reg", "recon", "seed", "homogeneity")),
+                                  f"{rec['shift']:.4f}", f"{gal_scale:.4f}", f"{time.perf_counter() - t0:.2f}"])
             save_checkpoint({"format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
-                             "next_index": index + 1, "images": names, "config": config,
+                             "next_index": index + 1, "images": names, "config": record,
                              "torch_rng": torch.get_rng_state()}, ckpt_path)
             if callback is not None:
                 callback(index, model)
                 model.train()
             if bar is not None:
-                bar.update(task, advance=1,
-                           description=f"LNSNet {path.name} K={k} Lc={rec['cluster']:.3f} Lr={rec['recon']:.3f}")
+                bar.update(task, advance=1, description=f"LNSNet {paths[index].name} K={k} "
+                                                        f"Lc={rec['cluster']:.3f} Lr={rec['recon']:.3f}")
     finally:
         if bar is not None:
             bar.stop()
     model.eval()
-    return save_lnsnet_weights(model, out_dir / weights_name, extra={"images": len(paths), "config": json.dumps(config)})
+    return save_lnsnet_weights(model, out_dir / weights_name, extra={"images": len(paths), "config": json.dumps(record)})
+
+
+def _resume_state(ckpt_path: Path, resume: bool, model: LNSNet, opt, names: list[str], record: dict,
+                  out_dir: Path) -> int:
+    """Load the run's checkpoint into ``model``/``opt`` when resuming; return the next image index."""
+    if not ckpt_path.exists():
+        if resume:
+            raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
+        return 0
+    if not resume:
+        raise FileExistsError(f"{ckpt_path} exists; pass resume=True (--resume) to continue that run")
+    ck = load_checkpoint(ckpt_path, required_keys=("model", "optimizer", "next_index", "images"))
+    if list(ck["images"]) != names[: len(ck["images"])] and list(ck["images"]) != names:
+        raise ValueError(f"the images differ from the ones of the run in {out_dir}; cannot resume")
+    if "config" in ck:
+        check_resume_config(dict(ck["config"]), json.loads(json.dumps(record)), ckpt_path)
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    if "torch_rng" in ck:
+        torch.set_rng_state(ck["torch_rng"])
+    return int(ck["next_index"])
+
+
+def _training_sample(path: Path, cfg: LNSNetTrainingConfig, index: int):
+    """Lab+xy input (1, 5, h, w), contour map and K of one image's random window."""
+    rng = np.random.default_rng([cfg.seed, index])
+    rgb_full = _load_rgb(path)
+    full_area = rgb_full.shape[0] * rgb_full.shape[1]
+    bnd_full = contour_map(rgb_full, cfg.contours, stem=path.stem)
+    window = _random_window(rgb_full.shape[:2], cfg.crop, rng)
+    rgb = np.ascontiguousarray(rgb_full[window])
+    x = torch.from_numpy(lab_xy_features(rgb))[None]
+    k = _sample_k(rng, cfg.n_segments, rgb.shape[0] * rgb.shape[1] / full_area)
+    return x, torch.from_numpy(np.ascontiguousarray(bnd_full[window])), k
+
+
+_PHASE_LOGS = {"feature": ("cluster", "reg", "recon", "homogeneity", "shift"), "seed": ("seed", "shift")}
+
+
+def _learn_image(model: LNSNet, opt, x, bnd, k: int, cfg: LNSNetTrainingConfig, where: str, out_dir: Path) -> dict:
+    """The per-image schedule: feature phase, then seed phase; returns the last losses of each."""
+    rec = {"cluster": 0.0, "reg": 0.0, "recon": 0.0, "seed": 0.0, "homogeneity": 0.0, "shift": 0.0}
+    for phase, iters in (("feature", cfg.iters_feature), ("seed", cfg.iters_seed if cfg.seed_layer else 0)):
+        if iters == 0:
+            continue
+        set_phase(model, phase)
+        z_frozen = None
+        if phase == "seed":
+            with torch.no_grad():
+                z_frozen = model.fem(x)
+        for it in range(iters):
+            losses = lnsnet_losses(model, x, bnd if cfg.gbl else None, k, phase=phase, beta=cfg.beta, phi=cfg.phi,
+                                   n_range=cfg.n_range, reg_weight=cfg.reg_weight, seed_weight=cfg.seed_weight,
+                                   gal=cfg.gal, gbl=cfg.gbl, seed_layer=cfg.seed_layer,
+                                   homogeneity_weight=cfg.homogeneity_weight, compactness=cfg.compactness,
+                                   cluster_weight=cfg.cluster_weight, z=z_frozen)
+            _check_loss(float(losses["total"].detach()), cfg.max_loss, f"{where}, {phase} iteration {it}", out_dir)
+            opt.zero_grad(set_to_none=True)
+            losses["total"].backward()
+            opt.step()
+        rec.update({key: float(losses[key].detach()) for key in _PHASE_LOGS[phase]})
+    return rec
+
+
+def _check_loss(total: float, max_loss: float, where: str, out_dir: Path) -> None:
+    """Stop before a bad step reaches the weights; the previous image's checkpoint stays for --resume."""
+    if math.isfinite(total) and total <= max_loss:
+        return
+    what = "non-finite loss" if not math.isfinite(total) else f"loss {total:.3g} > max_loss {max_loss:g}"
+    raise TrainingDiverged(
+        f"LNSNet training diverged: {what} on {where}; the checkpoint in {out_dir} holds the previous image. "
+        "--resume continues with the same settings only, so start a new run (another out folder) with a lower "
+        "lr, fewer iters_feature or without GBL."
+    )
+
+
+def _finish_image(model: LNSNet, cfg: LNSNetTrainingConfig) -> float:
+    """Update the GAL memory and unfreeze everything; return the mean GAL scale of this image."""
+    strength = model.recon.strength()
+    gal_scale = float(model.gal.scale(strength).mean())
+    if cfg.gal:
+        model.gal.update_memory(strength)
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return gal_scale
