@@ -127,6 +127,33 @@ def enforce_connectivity(
            [0, 0, 1, 1],
            [1, 1, 1, 1]], dtype=int32)
     """
+    labels, min_size = _check_arguments(labels, min_size, max_size, connectivity)
+    comp = _components(labels, connectivity)
+    n = int(comp.max()) + 1
+    sizes = np.bincount(comp.ravel(), minlength=n).astype(np.int64)
+    if min_size <= 1 or n == 1 or sizes.min() >= min_size:
+        return comp.astype(np.int32)
+    pa, pb = _face_pairs(comp)
+    u, v, length = _border_lengths(pa, pb, None, n)
+    # group[i]: current segment of original component i (segment ids are the
+    # smallest original component id of the group, i.e. raster order is kept).
+    group = np.arange(n, dtype=np.int64)
+    seg_size = sizes.copy()  # indexed by segment id; 0 for merged-away ids
+    while u.size:
+        chosen = _choose_targets(u, v, length, seg_size, min_size, max_size)
+        if chosen is None:
+            break
+        new_id = _contract(*chosen, n)  # segment id -> new segment id
+        # seg_size is 0 for ids that are no longer segment representatives
+        seg_size = np.bincount(new_id, weights=seg_size, minlength=n).astype(np.int64)
+        group = new_id[group]
+        u, v, length = _border_lengths(new_id[u], new_id[v], length, n)
+    # consecutive relabelling; group ids are increasing with raster order of first pixel
+    _, final = np.unique(group, return_inverse=True)
+    return final.astype(np.int32)[comp]
+
+
+def _check_arguments(labels, min_size, max_size, connectivity) -> tuple[np.ndarray, int]:
     labels = np.asarray(labels)
     if labels.ndim not in (2, 3):
         raise ValueError(f"labels must be a 2D or 3D array, got shape {labels.shape}")
@@ -142,11 +169,13 @@ def enforce_connectivity(
         raise ValueError(f"max_size must be >= 0 or None, got {max_size}")
     if not 1 <= connectivity <= labels.ndim:
         raise ValueError(f"connectivity must be in 1..{labels.ndim}, got {connectivity}")
-    min_size = int(min_size)
+    return labels, int(min_size)
 
-    # Connected components of equal-valued pixels. skimage.measure.label treats the
-    # ``background`` value specially, so map labels to 0..m-1 first and declare -1
-    # (absent) as background. Components come out numbered 1..C in raster order.
+
+def _components(labels: np.ndarray, connectivity: int) -> np.ndarray:
+    """Connected components of equal-valued pixels, numbered 0..C-1 in raster order (int64)."""
+    # skimage.measure.label treats the ``background`` value specially, so map labels
+    # to 0..m-1 first and declare -1 (absent) as background.
     lo, hi = int(labels.min()), int(labels.max())
     if lo >= 0 and hi < np.iinfo(np.int32).max:
         dense = labels.astype(np.int32, copy=False)
@@ -155,61 +184,42 @@ def enforce_connectivity(
         dense = dense.reshape(labels.shape).astype(np.int32, copy=False)
     comp = _cc_label(dense, background=-1, connectivity=connectivity).astype(np.int64, copy=False)
     comp -= 1
-    n = int(comp.max()) + 1
-    sizes = np.bincount(comp.ravel(), minlength=n).astype(np.int64)
+    return comp
 
-    if min_size <= 1 or n == 1 or sizes.min() >= min_size:
-        return comp.astype(np.int32)
 
-    pa, pb = _face_pairs(comp)
-    u, v, length = _border_lengths(pa, pb, None, n)
+def _choose_targets(u, v, length, seg_size, min_size, max_size):
+    """One Boruvka round: the neighbour that each too-small segment joins, or None when none is small."""
+    small = seg_size < min_size
+    # directed candidates: source -> target for every small source
+    # (v, u) first: with u < v sorted, a stable sort keeps each source's
+    # neighbours in increasing id order, which makes tie-breaking raster order
+    src = np.concatenate([v, u])
+    dst = np.concatenate([u, v])
+    w = np.concatenate([length, length])
+    cand = small[src]
+    if not cand.any():
+        return None
+    src, dst, w = src[cand], dst[cand], w[cand]
+    # best neighbour per source: one that fits under max_size first, then the
+    # longest shared border; remaining ties go deterministically to the
+    # neighbour listed first (lowest id among those on the same side)
+    score = w.astype(np.int64)
+    top = int(score.max()) + 1
+    if max_size is not None:
+        fits = (seg_size[src] + seg_size[dst]) <= max_size
+        score = score + fits * top
+    span = 2 * top
+    order = np.argsort(src * span + (span - 1 - score), kind="stable")
+    src_sorted = src[order]
+    first = np.ones(src_sorted.size, dtype=bool)
+    first[1:] = src_sorted[1:] != src_sorted[:-1]
+    return src_sorted[first], dst[order][first]
 
-    # group[i]: current segment of original component i (segment ids are the
-    # smallest original component id of the group, i.e. raster order is kept).
-    group = np.arange(n, dtype=np.int64)
-    seg_size = sizes.copy()  # indexed by segment id; 0 for merged-away ids
-    while u.size:
-        small = seg_size < min_size
-        # directed candidates: source -> target for every small source
-        # (v, u) first: with u < v sorted, a stable sort keeps each source's
-        # neighbours in increasing id order, which makes tie-breaking raster order
-        src = np.concatenate([v, u])
-        dst = np.concatenate([u, v])
-        w = np.concatenate([length, length])
-        cand = small[src]
-        if not cand.any():
-            break
-        src, dst, w = src[cand], dst[cand], w[cand]
-        # best neighbour per source: one that fits under max_size first, then the
-        # longest shared border; remaining ties go deterministically to the
-        # neighbour listed first (lowest id among those on the same side)
-        score = w.astype(np.int64)
-        top = int(score.max()) + 1
-        if max_size is not None:
-            fits = (seg_size[src] + seg_size[dst]) <= max_size
-            score = score + fits * top
-        span = 2 * top
-        order = np.argsort(src * span + (span - 1 - score), kind="stable")
-        src_sorted = src[order]
-        first = np.ones(src_sorted.size, dtype=bool)
-        first[1:] = src_sorted[1:] != src_sorted[:-1]
-        chosen_src = src_sorted[first]
-        chosen_dst = dst[order][first]
 
-        # contract the merge forest (cycles are harmless here)
-        graph = sparse.coo_matrix(
-            (np.ones(chosen_src.size, dtype=np.int8), (chosen_src, chosen_dst)), shape=(n, n)
-        )
-        _, cc = connected_components(graph, directed=False)
-        # representative of each merged group: its smallest segment id
-        rep = np.full(cc.max() + 1, n, dtype=np.int64)
-        np.minimum.at(rep, cc, np.arange(n))
-        new_id = rep[cc]  # segment id -> new segment id
-        # seg_size is 0 for ids that are no longer segment representatives
-        seg_size = np.bincount(new_id, weights=seg_size, minlength=n).astype(np.int64)
-        group = new_id[group]
-        u, v, length = _border_lengths(new_id[u], new_id[v], length, n)
-
-    # consecutive relabelling; group ids are increasing with raster order of first pixel
-    _, final = np.unique(group, return_inverse=True)
-    return final.astype(np.int32)[comp]
+def _contract(chosen_src: np.ndarray, chosen_dst: np.ndarray, n: int) -> np.ndarray:
+    """New id of every segment after merging the chosen pairs (cycles are harmless): its group's smallest id."""
+    graph = sparse.coo_matrix((np.ones(chosen_src.size, dtype=np.int8), (chosen_src, chosen_dst)), shape=(n, n))
+    _, cc = connected_components(graph, directed=False)
+    rep = np.full(cc.max() + 1, n, dtype=np.int64)
+    np.minimum.at(rep, cc, np.arange(n))
+    return rep[cc]
