@@ -26,6 +26,7 @@ References
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import math
 import time
@@ -382,14 +383,7 @@ def train_instances(
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     start_epoch, best_score, history = 0, -math.inf, []
     if resume and last_path.exists():
-        state = load_checkpoint(last_path, required_keys=("model", "optimizer", "epoch", "config"))
-        check_resume_config(state["config"], dataclasses.asdict(config), last_path,
-                            ignore=("epochs", "val_every", "precision"))
-        model.load_state_dict(SpatialEmbeddingModel.from_checkpoint(state["model"]).state_dict())
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch, best_score, history = int(state["epoch"]), float(state["best_score"]), list(state.get("history", []))
-        if "torch_rng" in state:
-            torch.set_rng_state(state["torch_rng"])
+        start_epoch, best_score, history = _resume(last_path, model, optimizer, config)
     out_dir.mkdir(parents=True, exist_ok=True)
     start_log(log_path, LOG_FIELDS, key="epoch", keep_below=start_epoch + 1 if start_epoch else None)
 
@@ -410,23 +404,8 @@ def train_instances(
             for group in optimizer.param_groups:
                 group["lr"] = lr
             crops.epoch = epoch
-            loader = torch.utils.data.DataLoader(crops, batch_size=config.batch_size, shuffle=False)
-            model.train()
-            sums = np.zeros(4)
-            for x, y in loader:
-                with autocast(device, config.precision):
-                    raw = model(x.to(device))
-                terms = criterion(raw.float(), y.to(device))
-                if not torch.isfinite(terms.total):
-                    raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}; the last checkpoint {last_path} "
-                                           "is intact: start a new run with a lower --lr")
-                optimizer.zero_grad(set_to_none=True)
-                terms.total.backward()
-                optimizer.step()
-                sums += [float(t.detach()) * len(x) for t in terms]
-                if bar is not None:
-                    bar.update(task, advance=1, description=f"epoch {epoch + 1}/{config.epochs} loss {float(terms.total.detach()):.3f}")
-            sums /= len(crops)
+            report = None if bar is None else functools.partial(bar.update, task, advance=1)
+            sums = _train_epoch(model, crops, optimizer, criterion, config, device, epoch, last_path, report)
             val_score = float("nan")
             is_last = epoch + 1 == config.epochs
             if val_s and ((epoch + 1) % config.val_every == 0 or is_last):
@@ -445,9 +424,47 @@ def train_instances(
         if bar is not None:
             bar.stop()
     if val_s and best_path.exists():
-        best = SpatialEmbeddingModel.load(best_path).to(device)
-        params, score = tune_clustering(best, val_s)
-        best.clustering = params
-        best.metadata.update({"val_dsb50_tuned": score})
-        save_checkpoint(best.checkpoint(), best_path)
+        _tune_best(best_path, val_s, device)
     return best_path
+
+
+def _resume(last_path: Path, model, optimizer, config: InstanceTrainingConfig) -> tuple[int, float, list]:
+    """Restore model, optimiser and RNG from ``last.pt``; return (epoch, best score, history)."""
+    state = load_checkpoint(last_path, required_keys=("model", "optimizer", "epoch", "config"))
+    check_resume_config(state["config"], dataclasses.asdict(config), last_path, ignore=("epochs", "val_every", "precision"))
+    model.load_state_dict(SpatialEmbeddingModel.from_checkpoint(state["model"]).state_dict())
+    optimizer.load_state_dict(state["optimizer"])
+    if "torch_rng" in state:
+        torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"]), float(state["best_score"]), list(state.get("history", []))
+
+
+def _train_epoch(model, crops, optimizer, criterion, config: InstanceTrainingConfig, device, epoch: int,
+                 last_path: Path, report) -> np.ndarray:
+    """One pass over the epoch's crops; returns the mean loss terms (total, instance, var, seed)."""
+    loader = torch.utils.data.DataLoader(crops, batch_size=config.batch_size, shuffle=False)
+    model.train()
+    sums = np.zeros(4)
+    for x, y in loader:
+        with autocast(device, config.precision):
+            raw = model(x.to(device))
+        terms = criterion(raw.float(), y.to(device))
+        if not torch.isfinite(terms.total):
+            raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}; the last checkpoint {last_path} "
+                                   "is intact: start a new run with a lower --lr")
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        sums += [float(t.detach()) * len(x) for t in terms]
+        if report is not None:
+            report(description=f"epoch {epoch + 1}/{config.epochs} loss {float(terms.total.detach()):.3f}")
+    return sums / len(crops)
+
+
+def _tune_best(best_path: Path, val_samples, device) -> None:
+    """Tune the clustering thresholds of the best model on the validation images and save them with it."""
+    best = SpatialEmbeddingModel.load(best_path).to(device)
+    params, score = tune_clustering(best, val_samples)
+    best.clustering = params
+    best.metadata.update({"val_dsb50_tuned": score})
+    save_checkpoint(best.checkpoint(), best_path)
