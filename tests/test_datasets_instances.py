@@ -323,3 +323,16 @@ def test_synthetic_rosettes_are_reproducible_touching_objects():
     assert not np.array_equal(other.labels, a[0].labels)
     with pytest.raises(ValueError, match="n_images"):
         synthetic_rosettes(-1)
+
+
+def test_cityscapes_class_map_marks_classes_and_crowds(tmp_path):
+    root = make_cityscapes(tmp_path / "cs")
+    ds = CityscapesInstances(root, "train", classes=("car", "person"))
+    cm = ds.class_map(0)
+    labels = ds[0].labels
+    assert cm.dtype == np.int8 and cm.shape == labels.shape
+    assert (cm[1:3, 5:8] == 1).all() and (cm[3:5, 0:2] == 1).all()  # cars: first class
+    assert (cm[4:6, 3:5] == 2).all()  # person: second class
+    assert cm[5, 7] == -1 and labels[5, 7] == 0  # the car group is ignored, not background
+    assert cm[0, 1] == 0 and cm[0, 0] == 0  # road and unlabelled: background
+    assert set(np.unique(cm[labels > 0])) <= {1, 2} and (cm[labels == 0] <= 0).all()

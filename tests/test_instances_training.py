@@ -240,3 +240,50 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
     wrong = InstanceTrainingConfig(epochs=1, crop=32, width=0.5, initial_weights=str(tmp_path / "source.pt"))
     with pytest.raises(ValueError, match="width 0.25"):
         run(_disks(2), [], tmp_path / "run2", wrong, progress=False)
+
+
+def test_loss_ignores_crowd_pixels_in_every_seed_map():
+    from clusterseg.instances.loss import SpatialEmbeddingLoss
+
+    torch.manual_seed(0)
+    raw = torch.randn(1, 2 + 2 + 2, 16, 16)
+    labels = torch.zeros(1, 16, 16, dtype=torch.long)
+    labels[0, 2:6, 2:6] = 1
+    classes = (labels > 0).long()
+    crowd = classes.clone()
+    crowd[0, 10:14, 10:14] = -1
+    loss = SpatialEmbeddingLoss(2)
+    base, ignored = loss(raw, labels, classes).seed, loss(raw, labels, crowd).seed
+    assert ignored < base  # those pixels no longer count as background
+    raw2 = raw.clone()
+    raw2[0, 4:, 10:14, 10:14] += 5.0  # any seed value in the ignored region
+    assert torch.isclose(loss(raw2, labels, crowd).seed, ignored)
+
+
+def test_multi_class_data_trains_one_seed_map_per_class(tmp_path):
+    class TwoClassData(list):
+        classes = ("round", "square")
+
+        def class_map(self, i):
+            name, image, labels = self[i]
+            out = np.zeros(labels.shape, np.int8)
+            out[(labels > 0) & (labels % 2 == 1)] = 1
+            out[(labels > 0) & (labels % 2 == 0)] = 2
+            out[:2, :2] = -1
+            return out
+
+    rng = np.random.default_rng(0)
+    data = TwoClassData()
+    for i in range(3):
+        labels = np.zeros((48, 48), np.int32)
+        labels[5:15, 5:15], labels[25:40, 20:35], labels[30:40, 2:12] = 1, 2, 3
+        image = (labels > 0).astype(np.float32) + rng.normal(0, 0.05, labels.shape).astype(np.float32)
+        data.append((f"s{i}", image, labels))
+    samples = prepare_samples(data)
+    assert samples[0].classes is not None and samples[0].classes[30, 25] == 2 and samples[0].classes[35, 5] == 1
+    cfg = InstanceTrainingConfig(crop=32, epochs=1, batch_size=2, width=0.25, augment=False, precision="float32")
+    x, y = InstanceCrops(samples, cfg)[0]
+    assert y.shape == (2, 32, 32) and set(np.unique(y[1].numpy())) <= {-1, 0, 1, 2}
+    best = train_instances(data, [], tmp_path / "run", config=cfg, progress=False)
+    model = SpatialEmbeddingModel.load(best)
+    assert model.n_classes == 2

@@ -163,10 +163,11 @@ def augment_modality(
 
 
 def resize_pair(image: np.ndarray, labels: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """Resize a ``(C, h, w)`` image (bilinear, antialiased) and its ``(h, w)`` labels (nearest) to ``size``."""
+    """Resize a ``(C, h, w)`` image (bilinear, antialiased) and its ``(..., h, w)`` label maps (nearest) to ``size``."""
     x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))[None]
     x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False,
                       antialias=size < image.shape[-1])[0].numpy()
-    y = torch.from_numpy(np.ascontiguousarray(labels).astype(np.float32))[None, None]
-    y = F.interpolate(y, size=(size, size), mode="nearest-exact")[0, 0].numpy().astype(labels.dtype)
-    return x, y
+    lead = labels.shape[:-2]  # e.g. (2,) for stacked instance and class maps
+    y = torch.from_numpy(np.ascontiguousarray(labels).astype(np.float32)).reshape(-1, 1, *labels.shape[-2:])
+    y = F.interpolate(y, size=(size, size), mode="nearest-exact")[:, 0].numpy().astype(labels.dtype)
+    return x, y.reshape(*lead, size, size)

@@ -757,7 +757,7 @@ def train_instances(
     labels: Optional[Path] = typer.Option(None, "--labels", help="Folder of instance label images (same file stems; 0 = background).", show_default=False),
     out: Path = typer.Option(..., "--out", help="Run folder: best.pt, last.pt, log.csv.", show_default=False),
     cityscapes: Optional[Path] = typer.Option(None, "--cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/) instead of --images/--labels: trains on 'train', validates on 'val'."),
-    classes: str = typer.Option("car", "--classes", help="With --cityscapes: comma-separated classes sharing one seed map (e.g. car or person,rider)."),
+    classes: str = typer.Option("car", "--classes", help="With --cityscapes: comma-separated classes, one seed map each (e.g. car or person,rider); crowd regions are ignored."),
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of images held out for validation (fixed by file name)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (one crop per image per epoch); default: derived from the number of images.", show_default=False),
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop side (multiple of 8); default: derived from the object size.", show_default=False),

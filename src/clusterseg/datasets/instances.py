@@ -763,6 +763,25 @@ class CityscapesInstances(_PairedDataset):
         _, classes = _select_instances(_as_labels(read_label_image(path), path), np.asarray(self.class_ids))
         return classes
 
+    def class_map(self, index: int | str) -> np.ndarray:
+        """Per-pixel class of sample ``index``, for one seed map per class.
+
+        Returns
+        -------
+        (H, W) int8 ndarray
+            0 background, ``c`` for an object of ``self.classes[c - 1]``, and
+            -1 for crowd regions of the selected classes (pixels Cityscapes
+            labels with the bare class id, e.g. a group of cars), which the
+            training loss ignores instead of calling them background.
+        """
+        path = self.label_path(index)
+        ids = _as_labels(read_label_image(path), path).astype(np.int64, copy=False)
+        out = np.zeros(ids.shape, dtype=np.int8)
+        for position, class_id in enumerate(self.class_ids, start=1):
+            out[(ids >= 1000) & (ids // 1000 == class_id)] = position
+        out[(ids < 1000) & np.isin(ids, self.class_ids)] = -1  # crowd: the bare class id
+        return out
+
     def __repr__(self) -> str:
         return (
             f"CityscapesInstances('{self.root}', split='{self.split}', "

@@ -85,8 +85,9 @@ class SpatialEmbeddingLoss(nn.Module):
     ``loss(raw, labels, classes=None) -> LossTerms`` with ``raw`` of shape
     ``(B, 2 + n_sigma + n_classes, H, W)``, ``labels`` an integer ``(B, H, W)``
     instance map (0 = background) and ``classes`` an optional ``(B, H, W)``
-    class map (0 = background, ``c`` = seed channel ``c - 1``; default: every
-    instance is class 1).
+    class map (0 = background, ``c`` = seed channel ``c - 1``, ``-1`` = ignore,
+    e.g. Cityscapes crowd regions: such pixels count as background of no seed
+    map; default: every instance is class 1).
     """
 
     def __init__(
@@ -132,7 +133,7 @@ class SpatialEmbeddingLoss(nn.Module):
             n_pixels = emb.shape[1]
             # Background of each seed map: pixels not of that class.
             seed_loss = sum(
-                (seed[c][cls != c + 1].square().sum() for c in range(n_classes)), start=zero
+                (seed[c][(cls != c + 1) & (cls >= 0)].square().sum() for c in range(n_classes)), start=zero
             )
             ids, masks = instance_masks(labels[b])
             inst_loss = var_loss = zero

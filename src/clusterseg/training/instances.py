@@ -111,18 +111,34 @@ class InstanceTrainingConfig:
 
 @dataclasses.dataclass
 class PreparedSample:
-    """A training image after normalisation: ``image`` (3, H, W) float32, ``labels`` (H, W) int32."""
+    """A training image after normalisation: ``image`` (3, H, W) float32, ``labels`` (H, W) int32.
+
+    ``classes`` (H, W) int8, when the data has several classes: 0 background,
+    ``c`` the seed map ``c - 1`` of the object's class, -1 ignored (crowd).
+    """
 
     name: str
     image: np.ndarray
     labels: np.ndarray
     centres: np.ndarray  # (K, 2) object centroids (row, col)
+    classes: np.ndarray | None = None
+
+
+def n_seed_classes(samples: Any) -> int:
+    """Seed maps a data set needs: ``len(samples.classes)`` for data with class maps, else 1."""
+    return len(samples.classes) if callable(getattr(samples, "class_map", None)) else 1
 
 
 def prepare_samples(samples: Sequence[Any], *, percentiles: tuple[float, float] = (1.0, 99.8)) -> list[PreparedSample]:
-    """Normalise the images of ``(name, image, labels)`` samples and locate their objects."""
+    """Normalise the images of ``(name, image, labels)`` samples and locate their objects.
+
+    A data set with a ``class_map(i)`` method (e.g.
+    :class:`~clusterseg.datasets.CityscapesInstances`) also gives every
+    sample its class map, for one seed map per class.
+    """
+    class_map = getattr(samples, "class_map", None)
     out = []
-    for sample in samples:
+    for i, sample in enumerate(samples):
         name, image, labels = sample[0], sample[1], np.asarray(sample[2])
         x = prepare_image(image, percentiles=percentiles)
         if labels.shape != x.shape[1:]:
@@ -130,7 +146,8 @@ def prepare_samples(samples: Sequence[Any], *, percentiles: tuple[float, float] 
         ids = np.unique(labels)
         ids = ids[ids > 0]
         centres = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2)
-        out.append(PreparedSample(str(name), x, labels.astype(np.int32), centres))
+        classes = None if not callable(class_map) else np.asarray(class_map(i), dtype=np.int8)
+        out.append(PreparedSample(str(name), x, labels.astype(np.int32), centres, classes))
     return out
 
 
@@ -146,6 +163,9 @@ class InstanceCrops(torch.utils.data.Dataset):
     quarter turn and, if ``augment``, an imaging-modality variant
     (:func:`clusterseg.augment.augment_modality`: stain rendering, inversion,
     colour, grey, gamma, contrast, blur, noise, percentiles).
+
+    Items are ``(image (3, crop, crop), labels (crop, crop))``, or with class
+    maps ``(image, (2, crop, crop))``: instance labels stacked on classes.
     """
 
     def __init__(self, samples: Sequence[PreparedSample], config: InstanceTrainingConfig) -> None:
@@ -198,21 +218,23 @@ def _random_window(
 ) -> tuple[np.ndarray, np.ndarray]:
     """A ``size`` x ``size`` window of a sample, centred (with jitter) on a random object with
     probability ``object_fraction``, else uniformly placed; images smaller than the window are
-    padded (image with its median, labels with background)."""
-    image, labels = sample.image, sample.labels
-    h, w = labels.shape
+    padded (image with its median, labels with background). The labels are (size, size), or
+    (2, size, size) with the class map stacked under them when the sample has one."""
+    image = sample.image
+    labels = sample.labels if sample.classes is None else np.stack([sample.labels, sample.classes.astype(np.int32)])
+    h, w = labels.shape[-2:]
     if h < size or w < size:
         ph, pw = max(0, size - h), max(0, size - w)
         image = np.pad(image, ((0, 0), (0, ph), (0, pw)), constant_values=float(np.median(image)))
-        labels = np.pad(labels, ((0, ph), (0, pw)))
-        h, w = labels.shape
+        labels = np.pad(labels, [(0, 0)] * (labels.ndim - 2) + [(0, ph), (0, pw)])
+        h, w = labels.shape[-2:]
     if len(sample.centres) and rng.random() < object_fraction:
         centre = sample.centres[rng.integers(len(sample.centres))] + rng.uniform(-size / 4, size / 4, 2)
         r0 = int(np.clip(round(centre[0] - size / 2), 0, h - size))
         c0 = int(np.clip(round(centre[1] - size / 2), 0, w - size))
     else:
         r0, c0 = int(rng.integers(0, h - size + 1)), int(rng.integers(0, w - size + 1))
-    return image[:, r0 : r0 + size, c0 : c0 + size], labels[r0 : r0 + size, c0 : c0 + size]
+    return image[:, r0 : r0 + size, c0 : c0 + size], labels[..., r0 : r0 + size, c0 : c0 + size]
 
 
 #: Crops of 192 x 192 pixels that :func:`suggest_config` plans for (about 25 minutes of training
@@ -377,7 +399,8 @@ def train_instances(
         raise ValueError("the training labels contain no objects at all")
 
     torch.manual_seed(config.seed)
-    model = SpatialEmbeddingModel(n_sigma=config.n_sigma, width=config.width, metadata=metadata).to(device)
+    model = SpatialEmbeddingModel(n_sigma=config.n_sigma, width=config.width, n_classes=n_seed_classes(train),
+                                  metadata=metadata).to(device)
     if config.initial_weights is not None:
         _start_from(model, config.initial_weights)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -448,7 +471,8 @@ def _train_epoch(model, crops, optimizer, criterion, config: InstanceTrainingCon
     for x, y in loader:
         with autocast(device, config.precision):
             raw = model(x.to(device))
-        terms = criterion(raw.float(), y.to(device))
+        y = y.to(device)
+        terms = criterion(raw.float(), *((y[:, 0], y[:, 1]) if y.ndim == 4 else (y,)))
         if not torch.isfinite(terms.total):
             raise TrainingDiverged(f"non-finite loss at epoch {epoch + 1}; the last checkpoint {last_path} "
                                    "is intact: start a new run with a lower --lr")
