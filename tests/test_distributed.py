@@ -169,3 +169,15 @@ def test_ome_zarr_input_reads_level_0(tmp_path):
     array = as_dask_image(tmp_path / "img.ome.zarr", 128, channel_axis=None)
     assert array.shape == image.shape and array.chunksize == (128, 128)
     assert np.array_equal(array.compute(), image)
+
+
+def test_process_files_names_same_stem_inputs_as_the_cli(tmp_path):
+    from clusterseg.io import write_image
+
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        write_image(tmp_path / folder / "x.png", (rng.random((24, 24, 3)) * 255).astype(np.uint8))
+    inputs = [tmp_path / "a" / "x.png", tmp_path / "b" / "x.png"]
+    report = cd.process_files(inputs, "superpixels", tmp_path / "out", n_segments=9, method="slic")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x_labels.tif", "b_x_labels.tif"]
+    assert len(report.written) == 2 and not report.failed

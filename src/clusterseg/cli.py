@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ from rich.markup import escape
 from rich.progress import Progress
 
 from clusterseg._progress import progress_bar
+from clusterseg.io.names import output_names
 
 app = typer.Typer(
     name="clusterseg",
@@ -100,46 +100,6 @@ def _check_choice(option: str, value: str, choices: Sequence[str]) -> None:
         _fail(f"{option} must be one of {', '.join(choices)}, got {value!r}")
 
 
-def _fold(name: str) -> str:
-    """Compare output names as the file system will (case-insensitive on macOS and Windows)."""
-    return name.casefold() if sys.platform in ("darwin", "win32") else name
-
-
-def _distinct_name(path: Path, others: Sequence[Path]) -> str:
-    """Name of ``path``'s outputs that differs from ``others`` (absolute paths with the same stem).
-
-    The fewest enclosing folders that tell ``path`` apart from inputs in other folders are
-    prefixed (``a/x.png`` -> ``a_x``); an input in the same folder adds the extension (``x_png``).
-    """
-    if not others:
-        return path.stem
-    folder = path.parent.parts[1:]
-    elsewhere = [o.parent.parts[1:] for o in others if o.parent != path.parent]
-    depth = 1 if elsewhere else 0
-    while depth and depth < len(folder) and any(o[-depth:] == folder[-depth:] for o in elsewhere):
-        depth += 1
-    ext = path.suffix.lstrip(".") if any(o.parent == path.parent for o in others) else ""
-    return "_".join(part for part in (*folder[len(folder) - depth:], path.stem, ext) if part)
-
-
-def _output_names(paths: Sequence[Path]) -> List[str]:
-    """Output name (``<name>_labels.png``...) of each distinct input: its stem, made unique.
-
-    Raises ValueError naming both inputs, before anything is written, if two names still clash.
-    """
-    full = [Path(os.path.abspath(p)) for p in paths]
-    by_stem: Dict[str, List[Path]] = {}
-    for path in full:
-        by_stem.setdefault(_fold(path.stem), []).append(path)
-    names = [_distinct_name(p, [o for o in by_stem[_fold(p.stem)] if o != p]) for p in full]
-    owner: Dict[str, Path] = {}
-    for path, name in zip(paths, names):
-        other = owner.setdefault(_fold(name), path)
-        if other is not path:
-            raise ValueError(f"{other} and {path} would both write {name}_*; rename one of them")
-    return names
-
-
 def _plan_batch(
     paths: Sequence[Path], outputs_of: Callable[[str], List[Path]], out: Path
 ) -> List[Tuple[Path, str]]:
@@ -150,7 +110,7 @@ def _plan_batch(
     for path in paths:
         if unique.setdefault(path.resolve(), path) is not path:
             console.print(f"note: {path} given twice; processed once", markup=False, highlight=False)
-    items = list(zip(unique.values(), _output_names(list(unique.values()))))
+    items = list(zip(unique.values(), output_names(list(unique.values()))))
     for path, name in items:
         for output in outputs_of(name):
             if output.resolve() in unique:
@@ -556,7 +516,7 @@ def _sequence_outputs(
     """
     from clusterseg.io import list_frames
 
-    names = _output_names(list_frames(source)) if source.is_dir() and not is_volume else None
+    names = output_names(list_frames(source)) if source.is_dir() and not is_volume else None
     if is_volume:
         paths = [out / "labels.tif"]
     elif names is not None:

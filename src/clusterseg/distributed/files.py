@@ -55,13 +55,10 @@ def _process_one(path: Path, target: Path, task: str | Callable, options: dict, 
 
 
 def _targets(paths: Sequence[Path], out_dir: Path, suffix: str) -> list[Path]:
-    targets = [out_dir / f"{p.stem}{suffix}" for p in paths]
-    seen: dict[Path, Path] = {}
-    for path, target in zip(paths, targets):
-        if target in seen:
-            raise ValueError(f"'{seen[target]}' and '{path}' would both write {target}; rename one or use two runs")
-        seen[target] = path
-    return targets
+    """One output per input, named as the command line names them (same stems get their folder)."""
+    from ..io.names import output_names
+
+    return [out_dir / f"{name}{suffix}" for name in output_names(paths)]
 
 
 def process_files(
@@ -83,7 +80,9 @@ def process_files(
         ``clusterseg.instances`` / ``clusterseg.superpixels`` with
         ``options``, or any function ``image -> labels``.
     out_dir : path
-        One ``<stem><suffix>`` label file per input, written atomically.
+        One ``<stem><suffix>`` label file per input, written atomically
+        (inputs with the same stem get their folder or extension in the name,
+        as on the command line: ``a/x.png``, ``b/x.png`` -> ``a_x``, ``b_x``).
         Inputs whose output exists are skipped, so a rerun continues an
         interrupted one.
     client : dask.distributed.Client, optional
