@@ -494,3 +494,17 @@ def test_write_labels_volume_round_trip_and_png_refusal(tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "vol.npy"), volume)
     with pytest.raises(ValueError, match="3-D label volume"):
         write_labels(tmp_path / "vol.png", volume)
+
+
+def test_frame_sizes_are_read_from_the_headers_once(tmp_path, monkeypatch):
+    import clusterseg.io.read as read_module
+    from clusterseg.io import read_frames, write_image
+
+    for i in range(3):
+        write_image(tmp_path / f"f{i}.png", np.zeros((6, 8, 3), np.uint8))
+    calls = []
+    real = read_module.image_size
+    monkeypatch.setattr(read_module, "image_size", lambda p: calls.append(p) or real(p))
+    frames = read_frames(tmp_path)
+    assert frames.check_same_size() == (6, 8) and frames.check_same_size() == (6, 8)
+    assert len(calls) == 3

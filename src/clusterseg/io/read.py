@@ -494,13 +494,21 @@ class FrameSequence(Sequence):
             yield read_image(path)
 
     def check_same_size(self) -> tuple[int, int]:
-        """The common ``(H, W)`` of the frames, read from their headers; ValueError naming the first odd frame."""
+        """The common ``(H, W)`` of the frames, read from their headers; ValueError naming the first odd frame.
+
+        The answer is kept, so that the several steps of one call
+        (training, then segmenting every frame) read the headers once.
+        """
+        checked = getattr(self, "_common_size", None)
+        if checked is not None:
+            return checked
         first = image_size(self.paths[0])
         for path in self.paths[1:]:
             size = image_size(path)
             if size != first:
                 raise ValueError(f"frame '{path}' is {size[0]}x{size[1]}, but the first frame "
                                  f"'{self.paths[0]}' is {first[0]}x{first[1]}; all frames must have one size")
+        self._common_size = first
         return first
 
     def __repr__(self) -> str:
