@@ -66,14 +66,33 @@ def test_ucm_levels_match_merge_tree_levels():
     assert tree.labels(100).max() + 1 == 16  # more than the base: the base
 
 
-def test_heights_stay_monotone_when_a_merged_border_is_weaker():
-    # 0|1 border 0.5; after merging, (01)|2 border mixes a strong 0|2 and a weak 1|2 stretch
-    lab = np.array([[0, 0, 1, 1],
-                    [2, 2, 2, 2]])
-    edge = np.array([[0.5, 0.9, 0.1, 0.5],
-                     [0.9, 0.9, 0.1, 0.1]])
-    tree = boundary_merge(lab, edge)
-    assert np.all(np.diff(tree.heights) >= 0)
+def test_a_cost_that_drops_after_a_merge_joins_a_plateau_and_levels_follow_the_merge_order():
+    # 0 and 1 merge first (feature distance 1); the union's mean feature is then 0.9 from 2,
+    # lower than the first merge: its height is raised to the first one (a plateau).
+    lab = np.array([[0, 1], [2, 2]])
+    feats = np.array([[0.0, 0.0], [1.0, 0.0], [0.5, 0.9]])
+    tree = boundary_merge(lab, None, feats)
+    assert tree.heights[0] == pytest.approx(1.0) and tree.heights[1] == tree.heights[0]
+    assert tree.labels(2).max() + 1 == 2  # by count: exactly two regions, the merge order's
+    assert ucm_to_labels(tree.ucm, n_segments=2).max() + 1 == 1  # a threshold jumps the plateau
+    assert refines(tree.labels(2), ucm_to_labels(tree.ucm, n_segments=2))
+    with pytest.raises(ValueError, match="n_segments"):
+        tree.labels(0)
+
+
+def test_split_labels_and_gaps_become_connected_consecutive_regions():
+    lab = np.array([[0, 1, 0, 5, 5]])  # label 0 in two pieces, labels 2..4 unused
+    tree = boundary_merge(lab, np.zeros(lab.shape), np.array([[0.0]] * 6))
+    assert tree.n_base == 4 and same_partition(tree.base, np.array([[0, 1, 2, 3, 3]]))
+    assert same_partition(ucm_to_labels(tree.ucm, 0.0), tree.base)
+    for k in (1, 2, 3, 4):
+        assert tree.labels(k).max() + 1 == k
+
+
+def test_border_statistics_of_many_int32_labels_do_not_overflow():
+    lab = np.arange(50000, dtype=np.int32)[None]
+    edges, length, _ = border_statistics(lab)
+    assert edges.min() == 0 and edges.max() == 49999 and len(edges) == 49999
 
 
 def test_chi2_histogram_features_merge_similar_regions_first():

@@ -174,7 +174,9 @@ def oriented_histogram_gradient(words: np.ndarray, n_words: int | None = None, *
     Returns
     -------
     (H, W) float32 in [0, 1]
-        1 at an ideal step between two disjoint word distributions.
+        0 in a uniform region; about 0.8 (radius 5) to 0.9 (radius 10) at
+        an ideal step between disjoint word distributions (the pixels on the
+        dividing line count half to each side).
     """
     import cv2
 
@@ -182,6 +184,8 @@ def oriented_histogram_gradient(words: np.ndarray, n_words: int | None = None, *
     if words.ndim != 2 or not np.issubdtype(words.dtype, np.integer):
         raise ValueError(f"words must be a 2-D integer map, got {words.dtype} of shape {words.shape}")
     n_words = int(words.max()) + 1 if n_words is None else int(n_words)
+    if words.min() < 0 or words.max() >= n_words:
+        raise ValueError(f"words must lie in [0, n_words={n_words}), got {words.min()}..{words.max()}")
     indicators = [(words == k).astype(np.float32) for k in range(n_words)]
     total = np.zeros(words.shape, np.float32)
     for r in radii:

@@ -64,7 +64,17 @@ class MergeTree:
         return int(self.base.max()) + 1
 
     def labels(self, n_segments: int) -> np.ndarray:
-        """Consecutive labels of the level with ``max(n_segments, regions left)`` regions."""
+        """Consecutive labels after the first ``n_base - n_segments`` merges (``n_segments`` regions, or
+        the base if it has fewer).
+
+        Levels by count follow the merge order, so they are nested and have
+        exactly the requested count. Thresholds of :attr:`ucm` give the same
+        partitions, except inside a plateau of the ultrametric (several
+        merges at one height, see :func:`boundary_merge`), where a threshold
+        can only give the coarser end.
+        """
+        if int(n_segments) < 1:
+            raise ValueError(f"n_segments must be >= 1, got {n_segments}")
         n = self.n_base
         parent = np.arange(n)
         for a, b in self.merges[: max(0, n - int(n_segments))]:
@@ -91,7 +101,7 @@ def border_statistics(labels: np.ndarray, boundary: np.ndarray | None = None):
     length : (E,) float64, border length in pixel pairs
     strength_sum : (E,) float64, sum over the border of the mean boundary value of the two pixels
     """
-    labels = np.asarray(labels)
+    labels = np.asarray(labels, dtype=np.int64)  # lo * n below must not overflow
     n = int(labels.max()) + 1
     keys, vals = [], []
     b = None if boundary is None else np.asarray(boundary, dtype=np.float64)
@@ -108,6 +118,23 @@ def border_statistics(labels: np.ndarray, boundary: np.ndarray | None = None):
     length = np.bincount(inv, minlength=len(uniq)).astype(np.float64)
     strength = np.bincount(inv, weights=np.concatenate(vals), minlength=len(uniq))
     return np.stack([uniq // n, uniq % n], 1).astype(np.int64), length, strength
+
+
+def _connected_pieces(labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Base regions and, for each, the input label it comes from.
+
+    Labels that are consecutive and 4-connected are kept as they are;
+    otherwise every 4-connected piece becomes a region, numbered in raster order.
+    """
+    from skimage.measure import label as cc_label
+
+    n_labels = int(labels.max()) + 1
+    pieces = cc_label(labels, connectivity=1, background=-1) - 1
+    if int(pieces.max()) + 1 == n_labels and len(np.unique(labels)) == n_labels:
+        return labels, np.arange(n_labels)
+    origin = np.zeros(int(pieces.max()) + 1, dtype=np.int64)
+    origin[pieces.ravel()] = labels.ravel()
+    return pieces.astype(np.int64), origin
 
 
 def _feature_distance(fa: np.ndarray, fb: np.ndarray, kind: str) -> float:
@@ -144,18 +171,23 @@ def boundary_merge(
         (mean(boundary along A|B) + feature_weight * ||f_A - f_B||) * min(1, min(|A|, |B|) / area_scale) ** 0.5
 
     with ``f`` the area-weighted mean of ``node_features`` (updated on every
-    merge) and ``|A|`` areas in pixels. The height of a merge is its cost, or
-    the height of an earlier merge it depends on if that is higher, so that
-    heights form an ultrametric.
+    merge) and ``|A|`` areas in pixels. Merging can lower a cost (the mean
+    boundary of a merged border can drop), so the height of a merge is its
+    cost or, if higher, the height of the merge before it: heights never
+    decrease along the merge sequence, which makes them an ultrametric (and
+    makes runs of merges share one height where costs dropped).
 
     Parameters
     ----------
     labels : (H, W) int
-        Base regions (e.g. superpixels), consecutive from 0.
+        Base regions (e.g. superpixels). Each 4-connected piece of a label is
+        one base region (``tree.base`` numbers them 0..n-1 in raster order),
+        so that the UCM, which can only separate pixels by boundaries, and
+        the merge tree describe the same regions.
     boundary : (H, W) float, optional
         Boundary strength per pixel (larger = more likely a boundary).
-    node_features : (n, D) float, optional
-        One feature vector per base region.
+    node_features : (labels.max() + 1, D) float, optional
+        One feature vector per label (shared by the pieces of a split label).
     feature_weight : float
         Weight of the feature distance.
     area_scale : float
@@ -174,15 +206,19 @@ def boundary_merge(
     >>> tree.labels(2)[0]
     array([0, 0, 0, 0, 1, 1], dtype=int32)
     """
-    base = check_label_map(labels)
+    labels = check_label_map(labels)
+    base, origin = _connected_pieces(labels)
     n = int(base.max()) + 1
     if boundary is not None:
         boundary = np.asarray(boundary, dtype=np.float64)
         if boundary.shape != base.shape:
             raise ValueError(f"boundary has shape {boundary.shape}, labels {base.shape}")
     feats = None if node_features is None else np.asarray(node_features, dtype=np.float64)
-    if feats is not None and (feats.ndim != 2 or len(feats) != n):
-        raise ValueError(f"node_features must be (n_regions={n}, D), got {feats.shape}")
+    n_labels = int(labels.max()) + 1
+    if feats is not None and (feats.ndim != 2 or len(feats) != n_labels):
+        raise ValueError(f"node_features must be (labels.max() + 1 = {n_labels}, D), got {feats.shape}")
+    if feats is not None:
+        feats = feats[origin]  # one row per base region
     edges, length, strength = border_statistics(base, boundary)
     area = np.bincount(base.ravel(), minlength=n).astype(np.float64)
     if feature_distance not in ("euclidean", "chi2"):

@@ -228,8 +228,11 @@ def segment_hierarchy(
     -------
     levels : dict
         k -> (H, W) int32 label map with at most k labels (``min(k, regions
-        found)``). Boundary levels are nested; Ward levels get a final
-        fragment merge.
+        found)``). Boundary levels follow the merge order (nested, exactly k
+        regions; a UCM threshold gives the same partition except where
+        several merges share one height, see
+        :meth:`~clusterseg.graph.ucm.MergeTree.labels`); Ward levels get a
+        final fragment merge.
     ucm : (2H+1, 2W+1) float64 ndarray, only if ``return_ucm``
 
     References

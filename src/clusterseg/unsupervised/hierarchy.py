@@ -18,7 +18,8 @@ two places:
 
 The merge heights form an ultrametric contour map (UCM) whose thresholds
 give nested segmentations; a threshold carries over from image to image
-(both terms are in [0, 1]), which is what the BSDS ODS protocol needs.
+(both terms are bounded and absolute: no per-image normalisation), which is
+what the BSDS ODS protocol needs.
 
 References
 ----------
