@@ -140,3 +140,27 @@ def test_every_model_file_has_one_layout_and_old_lnsnet_files_still_load(tmp_pat
     save_checkpoint(old, tmp_path / "old.pt")
     again = load_model(tmp_path / "old.pt")
     assert again.seed_window == 1.0 and _same_state(again, lns)
+
+
+def test_training_checkpoints_load_through_the_registry(tmp_path):
+    from clusterseg.instances.api import load_instance_model
+    from clusterseg.io.checkpoints import save_checkpoint
+
+    sem = load_model("dsb2018-nuclei")
+    save_checkpoint({"model": sem.checkpoint(), "optimizer": {}, "epoch": 1}, tmp_path / "last.pt")
+    assert _same_state(load_instance_model(tmp_path / "last.pt"), sem)
+    lns = load_model("lnsnet-bsds500")
+    save_checkpoint({"format": "clusterseg.lnsnet.train/1", "model": lns.state_dict(), "next_index": 1,
+                     "config": {"arch": {"seed_window": 1.0}}}, tmp_path / "checkpoint.pt")
+    assert _same_state(load_model(tmp_path / "checkpoint.pt"), lns)
+
+
+def test_configs_store_checked_plain_values():
+    from clusterseg.models.lnsnet import LNSNetConfig
+    from clusterseg.training.lifelong import LNSNetTrainingConfig
+
+    assert LNSNetConfig(spatial_weight=2).spatial_weight == 2.0
+    with pytest.raises(ValueError):
+        LNSNetConfig(spatial_weight=-1)
+    cfg = LNSNetTrainingConfig(n_segments=[100, 200])
+    assert cfg.n_segments == (100, 200) and hash(cfg)

@@ -5,6 +5,7 @@ Torch is imported on first call, so that ``import clusterseg`` stays light.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
@@ -156,8 +157,8 @@ def instances(
 
     net = load_instance_model(model)
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if net.device != target:
-        net = net.to(target)
+    if net.device != target:  # a copy: the cached (shared) model stays where it is
+        net = copy.deepcopy(net).to(target)
     labels, scores = net.segment(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
                                  tile_overlap=tile_overlap, precision=precision, invert=invert,
                                  **clustering)

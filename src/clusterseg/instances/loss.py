@@ -154,7 +154,10 @@ class SpatialEmbeddingLoss(nn.Module):
                 if n_classes == 1:
                     inst_cls = torch.zeros(ids.numel(), dtype=torch.long, device=raw.device)
                 else:
-                    inst_cls = (torch.stack([torch.mode(cls[m]).values for m in masks]) - 1).clamp(min=0)
+                    inst_cls = torch.stack([torch.mode(cls[m]).values for m in masks]) - 1
+                    if int(inst_cls.min()) < 0:
+                        raise ValueError("an instance lies on background or ignored pixels of the class map; "
+                                         "give every object pixel its class (1..n_classes)")
                 seed_fg = (fm * (seed[inst_cls] - phi.detach()).square()).sum()
                 seed_loss = seed_loss + self.foreground_weight * seed_fg
                 inst_loss = inst_loss / ids.numel()

@@ -56,16 +56,16 @@ def model_checkpoint(fmt: str, version: int, config: Mapping[str, Any], state_di
     ``{"format", "version", "config", "state_dict", "metadata"}``: the format
     names the model class (``clusterseg.models.load_model`` dispatches on it),
     ``config`` holds plain values that rebuild the architecture, and
-    ``metadata`` (training data and command, scores, ...) gains the package
-    version and the UTC time of writing unless it has them.
+    ``metadata`` (training data and command, scores, ...) gets the package
+    version and the UTC time of this writing.
     """
     import datetime
 
     from .. import __version__
 
     meta = dict(metadata or {})
-    meta.setdefault("clusterseg_version", __version__)
-    meta.setdefault("written_utc", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"))
+    meta["clusterseg_version"] = __version__  # of this writing, also when a loaded model is saved again
+    meta["written_utc"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return {"format": fmt, "version": int(version), "config": dict(config),
             "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, "metadata": meta}
 

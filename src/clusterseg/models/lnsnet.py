@@ -95,8 +95,8 @@ class LNSNetConfig(OptionsMixin):
             raise ValueError(f"adapt_steps must be >= 0, got {self.adapt_steps}")
         if int(self.refine_steps) != self.refine_steps or self.refine_steps < 0:
             raise ValueError(f"refine_steps must be an integer >= 0, got {self.refine_steps}")
-        check_nonnegative(self.spatial_weight, "spatial_weight")
-        check_nonnegative(self.colour_weight, "colour_weight")
+        for name in ("spatial_weight", "colour_weight"):  # stored as floats, checked
+            object.__setattr__(self, name, check_nonnegative(getattr(self, name), name))
         if self.min_size_factor < 0 or self.max_size_factor <= 0:
             raise ValueError("min_size_factor must be >= 0 and max_size_factor > 0")
         resolve_precision(self.precision)

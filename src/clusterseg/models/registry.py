@@ -85,6 +85,7 @@ _BY_NAME = {e.name: e for e in _ENTRIES}
 _FORMATS: dict[str, str] = {
     "clusterseg.lnsnet": _LNSNET_LOADER,
     "clusterseg.lnsnet.weights/1": _LNSNET_LOADER,
+    "clusterseg.lnsnet.train/1": _LNSNET_LOADER,  # the lifelong trainer's checkpoint.pt
     "clusterseg.spatial_embedding": _SEM_LOADER,
     "clusterseg.spwnet": _SPWNET_LOADER,
 }
@@ -135,11 +136,15 @@ def _resolve(entry_point: str) -> Callable[..., Any]:
 
 
 def loader_for(path: str | os.PathLike) -> Callable[..., Any]:
-    """The loader of a checkpoint file, from its ``format`` key (files without one are LNSNet's older ones)."""
+    """The loader of a checkpoint file, from its ``format`` key, or that of the model inside a training
+    checkpoint (files without either are LNSNet's older ones)."""
     from ..io.checkpoints import CheckpointError, load_checkpoint  # torch: only when a model is loaded
 
     payload = load_checkpoint(path)
     fmt = payload.get("format") if isinstance(payload, dict) else None
+    inner = payload.get("model") if isinstance(payload, dict) else None
+    if fmt is None and isinstance(inner, dict) and "format" in inner:
+        fmt = inner["format"]  # a training run's last.pt: the model inside names itself
     if fmt is None:
         return _resolve(_LNSNET_LOADER)
     if fmt not in _FORMATS:

@@ -294,8 +294,8 @@ def _run(model, rgb, n_segments, device, cfg: LNSNetConfig) -> np.ndarray:
         bnd = torch.from_numpy(contour_map(rgb, cfg.contours)).to(dev)
         with torch.enable_grad():
             adapt_lnsnet(model, x, bnd, n_segments, cfg.adapt_steps, lr=cfg.adapt_lr)
-    else:
-        model = model.to(dev)
+    elif next(model.parameters()).device != dev:  # a copy: the cached (shared) model stays where it is
+        model = copy.deepcopy(model).to(dev)
     del rgb
     with torch.inference_mode():
         with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time

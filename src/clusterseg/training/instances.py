@@ -129,6 +129,16 @@ def n_seed_classes(samples: Any) -> int:
     return len(samples.classes) if callable(getattr(samples, "class_map", None)) else 1
 
 
+def _class_map(classes: Any, shape: tuple[int, ...], name: str) -> np.ndarray:
+    classes = np.asarray(classes)
+    if classes.shape != shape or not np.issubdtype(classes.dtype, np.integer):
+        raise ValueError(f"{name}: the class map must be an integer array of the labels' shape {shape}, "
+                         f"got {classes.dtype} {classes.shape}")
+    if classes.size and (classes.min() < -1 or classes.max() > 127):
+        raise ValueError(f"{name}: class ids must lie in -1 (ignore)..127, got {classes.min()}..{classes.max()}")
+    return classes.astype(np.int8)
+
+
 def prepare_samples(samples: Sequence[Any], *, percentiles: tuple[float, float] = (1.0, 99.8)) -> list[PreparedSample]:
     """Normalise the images of ``(name, image, labels)`` samples and locate their objects.
 
@@ -146,7 +156,7 @@ def prepare_samples(samples: Sequence[Any], *, percentiles: tuple[float, float] 
         ids = np.unique(labels)
         ids = ids[ids > 0]
         centres = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2)
-        classes = None if not callable(class_map) else np.asarray(class_map(i), dtype=np.int8)
+        classes = None if not callable(class_map) else _class_map(class_map(i), labels.shape, name)
         out.append(PreparedSample(str(name), x, labels.astype(np.int32), centres, classes))
     return out
 

@@ -199,6 +199,8 @@ class LNSNetTrainingConfig(OptionsMixin):
     _what = "LNSNet training"
 
     def __post_init__(self) -> None:
+        if isinstance(self.n_segments, list):  # a frozen config must stay hashable
+            object.__setattr__(self, "n_segments", tuple(self.n_segments))
         range_radius(self.n_range)
         if not self.max_loss > 0:
             raise ValueError(f"max_loss must be > 0, got {self.max_loss}")
