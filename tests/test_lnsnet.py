@@ -687,3 +687,20 @@ def test_lnsnet_config_is_the_one_source_of_inference_options(blocks_image):
         lnsnet_superpixels(blocks_image, 12, refine_step=3)
     with pytest.raises(ValueError, match="assignment"):
         LNSNetConfig(assignment="nearest")
+
+
+def test_superpixels_keeps_the_min_size_of_a_config(blocks_image, monkeypatch):
+    import importlib
+
+    lnsnet_module = importlib.import_module("clusterseg.superpixels.lnsnet")
+    from clusterseg.models.lnsnet import LNSNetConfig
+    from clusterseg.superpixels import superpixels
+
+    seen = []
+    real = lnsnet_module._run
+    monkeypatch.setattr(lnsnet_module, "_run", lambda model, rgb, k, device, cfg: seen.append(cfg) or real(
+        model, rgb, k, device, cfg))
+    superpixels(blocks_image, 12, method="lnsnet", config=LNSNetConfig(min_size_factor=0.05))
+    superpixels(blocks_image, 12, method="lnsnet", min_size_factor=0.5)
+    superpixels(blocks_image, 12, method="lnsnet")
+    assert [c.min_size_factor for c in seen] == [0.05, 0.5, 0.25]

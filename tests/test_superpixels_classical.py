@@ -233,7 +233,7 @@ def test_lnsnet_is_delegated(scene, monkeypatch):
     # with the default min_size_factor the dispatcher does not merge again what
     # LNSNet's count control kept (here: 1-pixel-wide stripes)
     assert check_labels(superpixels(scene[:20, :30], 6, method="lnsnet"), (20, 30)) == 30
-    assert calls["kwargs"] == {"min_size_factor": 0.25}
+    assert calls["kwargs"] == {}  # no min_size_factor given: LNSNet's config default (0.25) applies
 
 
 def test_grid_seeds():

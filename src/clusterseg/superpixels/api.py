@@ -88,7 +88,7 @@ def superpixels(
     method: str = "lnsnet",
     channel_axis: int | None = -1,
     compactness: float | None = None,
-    min_size_factor: float = 0.25,
+    min_size_factor: float | None = None,
     random_state: Any = None,
     **kwargs: Any,
 ) -> np.ndarray:
@@ -142,7 +142,8 @@ def superpixels(
         and seeds have no such parameter (``ValueError``).
     min_size_factor : float, optional
         Segments smaller than this fraction of the nominal superpixel size
-        ``H * W / n_segments`` are merged into a neighbour (default 0.25).
+        ``H * W / n_segments`` are merged into a neighbour (default 0.25,
+        for lnsnet that of its config).
         lnsnet applies it in its own merging, which keeps the count within
         about +/-10 % of ``n_segments`` and may therefore keep a few smaller
         fragments.
@@ -209,7 +210,8 @@ def superpixels(
     height, width = rgb.shape[:2]
     n_pixels = height * width
     n_segments = check_n_segments(n_segments, n_pixels)
-    min_size_factor = check_nonnegative(min_size_factor, "min_size_factor")
+    explicit_min_size = min_size_factor is not None
+    min_size_factor = check_nonnegative(0.25 if min_size_factor is None else min_size_factor, "min_size_factor")
     min_size = int(min_size_factor * n_pixels / n_segments)
     if compactness is not None:
         compactness = check_nonnegative(compactness, "compactness")
@@ -228,7 +230,8 @@ def superpixels(
         # LNSNet merges fragments itself, with count control (it may keep a few
         # fragments below min_size to stay near n_segments): merging them again
         # here would undo that, so only connected components are relabelled below.
-        kwargs.setdefault("min_size_factor", min_size_factor)
+        if explicit_min_size:  # else LNSNet's own default (or that of a config= passed in kwargs)
+            kwargs["min_size_factor"] = min_size_factor
         raw = lnsnet.lnsnet_superpixels(rgb, n_segments, **kwargs)
         min_size = 0
     else:

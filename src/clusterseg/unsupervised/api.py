@@ -69,7 +69,9 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
             opts["n_superpixels"] = n_superpixels
         if max_iter is not None:
             opts["max_iter"] = max_iter
-        res = deep_superpixel_cut(rgb, n_segments, superpixel_method=superpixel_method, min_size=min_size,
+        if superpixel_method is not None:
+            opts["superpixel_method"] = superpixel_method
+        res = deep_superpixel_cut(rgb, n_segments, min_size=min_size,
                                   random_state=random_state, progress=progress, **opts)
         feats = res.node_features[res.superpixels].transpose(2, 0, 1)
         return _Output(res.labels, res.small_labels, feats, res.embedding, res.probabilities, min_size)
@@ -80,7 +82,9 @@ def _run(image, n_segments, method, channel_axis, superpixel_method, n_superpixe
         epochs = max(1, int(max_iter) // opts.get("n_batches", 8))
     if n_superpixels is not None:
         opts["n_superpixels"] = n_superpixels
-    model = SPWNetModel(n_segments, superpixel_method=superpixel_method, random_state=random_state, **opts)
+    if superpixel_method is not None:
+        opts["superpixel_method"] = superpixel_method
+    model = SPWNetModel(n_segments, random_state=random_state, **opts)
     model.fit([rgb], epochs=epochs, progress=progress)
     logits, small_rgb = model.predict_logits(rgb)
     small = relabel(model.labels_from_logits(logits, small_rgb))
@@ -95,7 +99,7 @@ def segment(
     *,
     method: str = "dsc",
     channel_axis: int | None = -1,
-    superpixel_method: str = "slic",
+    superpixel_method: str | None = None,
     n_superpixels: int | None = None,
     max_iter: int | None = None,
     random_state: int | None = 0,
@@ -118,9 +122,10 @@ def segment(
         ``"spwnet"``: SP-WNet [2]_ trained on patches of this image
         (:class:`~clusterseg.unsupervised.spwnet.SPWNetModel`).
     channel_axis : int or None
-    superpixel_method : str
+    superpixel_method : str, optional
         Over-segmentation the graph is built on (any
-        :func:`clusterseg.superpixels.superpixels` method).
+        :func:`clusterseg.superpixels.superpixels` method; default: the
+        method's config, ``"slic"``).
     n_superpixels : int, optional
         Superpixels at the working resolution (DSC default 400, SP-WNet 600).
     max_iter : int, optional
@@ -258,7 +263,7 @@ def segment_hierarchy(
     kmax = check_k(max(max_segments or default_k, 2))
     _check_method(method)
     rgb = as_rgb(image, channel_axis)
-    out = _run(rgb, kmax, method, -1, kwargs.pop("superpixel_method", "slic"), kwargs.pop("n_superpixels", None),
+    out = _run(rgb, kmax, method, -1, kwargs.pop("superpixel_method", None), kwargs.pop("n_superpixels", None),
                kwargs.pop("max_iter", None), random_state, progress, dict(kwargs))
     if hierarchy == "ward":
         return _levels(out.small_labels, out.features, rgb.shape[:2], ks, out.min_size)
