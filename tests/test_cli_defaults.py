@@ -8,7 +8,7 @@ import pytest
 from clusterseg import cli
 from clusterseg.training.instances import InstanceTrainingConfig
 from clusterseg.training.lifelong import LNSNetTrainingConfig
-from clusterseg.unsupervised import segment
+from clusterseg.unsupervised import DSCConfig, segment
 
 
 def _cli_defaults(command) -> dict:
@@ -24,8 +24,12 @@ def _config_defaults(cls) -> dict:
     return {f.name: f.default for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING}
 
 
-def _signature_defaults(fn) -> dict:
-    return {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+def _signature_defaults(fn, config=None) -> dict:
+    """Keyword defaults of ``fn``; a None default means "the config's", taken from ``config``."""
+    out = {n: p.default for n, p in inspect.signature(fn).parameters.items() if p.default is not p.empty}
+    if config is not None:
+        out.update({n: v for n, v in _config_defaults(config).items() if n in out and out[n] is None})
+    return out
 
 
 @pytest.mark.parametrize(
@@ -33,7 +37,7 @@ def _signature_defaults(fn) -> dict:
     [
         (cli.train_instances, _config_defaults(InstanceTrainingConfig)),
         (cli.train_lnsnet, _config_defaults(LNSNetTrainingConfig)),
-        (cli.segment, _signature_defaults(segment)),
+        (cli.segment, _signature_defaults(segment, DSCConfig)),
     ],
     ids=["train instances", "train lnsnet", "segment"],
 )
