@@ -284,6 +284,19 @@ def test_multi_class_data_trains_one_seed_map_per_class(tmp_path):
     cfg = InstanceTrainingConfig(crop=32, epochs=1, batch_size=2, width=0.25, augment=False, precision="float32")
     x, y = InstanceCrops(samples, cfg)[0]
     assert y.shape == (2, 32, 32) and set(np.unique(y[1].numpy())) <= {-1, 0, 1, 2}
-    best = train_instances(data, [], tmp_path / "run", config=cfg, progress=False)
+    val = TwoClassData(data[:1])
+    best = train_instances(data, val, tmp_path / "run", config=cfg, progress=False)
     model = SpatialEmbeddingModel.load(best)
-    assert model.n_classes == 2
+    assert model.n_classes == 2 and np.isfinite(model.metadata["val_dsb50"])
+    # each seed map is scored against its own class: perfect maps of class 1 only give half marks
+    from clusterseg.training.instances import evaluate_dsb
+
+    vs = prepare_samples(val)
+    truth1 = np.where(vs[0].classes == 1, vs[0].labels, 0)
+    emb = np.stack(np.meshgrid(np.arange(48.0), np.arange(48.0), indexing="ij")[::-1]) / 1024
+    for lab in np.unique(truth1)[1:]:
+        emb[:, truth1 == lab] = emb[:, truth1 == lab].mean(1, keepdims=True)
+    seed = np.zeros((2, 48, 48), np.float32)
+    seed[0][truth1 > 0] = 1.0
+    maps = [{"embedding": emb.astype(np.float32), "sigma": np.full((2, 48, 48), 1.0, np.float32), "seed": seed}]
+    assert evaluate_dsb(maps, vs, model.clustering) == pytest.approx(0.5)

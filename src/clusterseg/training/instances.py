@@ -287,22 +287,30 @@ def suggest_config(samples: Sequence[Any], **overrides: Any) -> tuple[InstanceTr
 
 
 def _predict_all(model: SpatialEmbeddingModel, samples: Sequence[PreparedSample]) -> list[dict[str, np.ndarray]]:
-    """Dense maps of prepared (already normalised) samples, first seed map only."""
-    maps = []
-    for s in samples:
-        m = model.predict_prepared(torch.from_numpy(s.image))
-        maps.append({**m, "seed": m["seed"][0]})
-    return maps
+    """Dense maps of prepared (already normalised) samples: embedding, sigma and every seed map."""
+    return [model.predict_prepared(torch.from_numpy(s.image)) for s in samples]
+
+
+def _class_truth(sample: PreparedSample, class_index: int) -> np.ndarray:
+    """The sample's objects of one class (all of them for single-class data)."""
+    if sample.classes is None:
+        return sample.labels
+    return np.where(sample.classes == class_index + 1, sample.labels, 0)
 
 
 def evaluate_dsb(
     maps: Sequence[dict[str, np.ndarray]], samples: Sequence[PreparedSample], params: ClusteringParams
 ) -> float:
-    """Mean over images of the DSB accuracy TP/(TP+FP+FN) at IoU 0.5."""
+    """DSB accuracy TP/(TP+FP+FN) at IoU 0.5, averaged over images (and over classes: each seed map
+    is clustered and scored against the objects of its own class)."""
     if not samples:
         return float("nan")
-    preds = [cluster_embeddings(m["embedding"], m["sigma"], m["seed"], params)[0] for m in maps]
-    return dsb_score(preds, [s.labels for s in samples], iou_thresholds=[0.5]).score
+    n_classes = 1 if samples[0].classes is None else int(maps[0]["seed"].shape[0])
+    scores = []
+    for c in range(n_classes):
+        preds = [cluster_embeddings(m["embedding"], m["sigma"], m["seed"][c], params)[0] for m in maps]
+        scores.append(dsb_score(preds, [_class_truth(s, c) for s in samples], iou_thresholds=[0.5]).score)
+    return float(np.mean(scores))
 
 
 #: Seed thresholds tried at every validation: early in training on a new domain the seeds stay
