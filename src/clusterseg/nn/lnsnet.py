@@ -360,6 +360,19 @@ class LNSNet(nn.Module):
         ``seed_feats`` (K, C).
         """
         z = self.fem(x)
-        grid = seed_grid(x.shape[2], x.shape[3], n_segments)
-        rows, cols = self.seed_positions(z, grid, use_sel)
-        return {"z": z, "grid": grid, "seed_rows": rows, "seed_cols": cols, "seed_feats": self.seed_features(z, rows, cols, grid)}
+        grid, rows, cols, seeds = self.place_seeds(z, n_segments, use_sel)
+        return {"z": z, "grid": grid, "seed_rows": rows, "seed_cols": cols, "seed_feats": seeds}
+
+    def place_seeds(self, z: torch.Tensor, n_segments: int, use_sel: bool = True):
+        """The seed pipeline on an embedding ``z`` (1, C, H, W): grid, (shifted) positions, features.
+
+        Returns
+        -------
+        grid : SeedGrid
+        rows, cols : (K,) tensors
+            Continuous seed positions in pixels.
+        seeds : (K, C) tensor
+        """
+        grid = seed_grid(z.shape[2], z.shape[3], n_segments)
+        rows, cols = self.seed_positions(z, grid, use_sel=use_sel)
+        return grid, rows, cols, self.seed_features(z, rows, cols, grid)

@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from .lnsnet import LNSNet, local_candidates, seed_grid, student_t_kernel
+from .lnsnet import LNSNet, local_candidates, student_t_kernel
 from .losses import (
     homogeneity_loss,
     inner_window_mask,
@@ -122,9 +122,7 @@ def lnsnet_losses(
                 z = model.fem(x)
     else:
         raise ValueError(f"phase must be 'feature' or 'seed', got {phase!r}")
-    grid = seed_grid(x.shape[2], x.shape[3], n_segments)
-    rows, cols = model.seed_positions(z, grid, use_sel=seed_layer)
-    seeds = model.seed_features(z, rows, cols, grid)
+    grid, rows, cols, seeds = model.place_seeds(z, n_segments, seed_layer)
     d, idx, valid = local_candidates(z, seeds, grid, radius)
     kernel = torch.where(valid, student_t_kernel(torch.where(valid, d, torch.zeros_like(d)), model.alpha), torch.zeros_like(d))
     in_range = inner_window_mask(radius, inner, x.device)[:, None, None] & valid

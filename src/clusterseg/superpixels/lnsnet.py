@@ -276,7 +276,7 @@ def lnsnet_superpixels(
 
 def _run(model, rgb, n_segments, device, cfg: LNSNetConfig) -> np.ndarray:
     from clusterseg.features import lab_xy_from_lab, rgb_to_lab
-    from clusterseg.nn.lnsnet import cluster_pixels, seed_grid
+    from clusterseg.nn.lnsnet import cluster_pixels
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
@@ -305,9 +305,7 @@ def _run(model, rgb, n_segments, device, cfg: LNSNetConfig) -> np.ndarray:
                 z = model.fem.forward_inference(x)
         z = z.float()
         del x
-        grid = seed_grid(h, w, n_segments)
-        rows, cols = model.seed_positions(z, grid, use_sel=cfg.seed_layer)
-        seeds = model.seed_features(z, rows, cols, grid)
+        grid, rows, cols, seeds = model.place_seeds(z, n_segments, cfg.seed_layer)
         labels = cluster_pixels(z, seeds, grid, int(cfg.refine_steps), cfg.spatial_weight, cfg.assignment, rows,
                                 cols, colour, cfg.colour_weight)
         del z  # the embedding is the largest buffer on big images
