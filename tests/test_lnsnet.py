@@ -306,7 +306,7 @@ def test_window_seeds_are_box_means_and_differentiable():
 
 
 def test_isolated_pixels_take_the_majority_label_of_their_neighbours():
-    from clusterseg.superpixels.lnsnet import _absorb_isolated_pixels
+    from clusterseg.models.lnsnet_model import _absorb_isolated_pixels
 
     lab = np.array([[1, 1, 1, 1, 1],
                     [1, 5, 1, 2, 2],

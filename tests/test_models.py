@@ -164,3 +164,21 @@ def test_configs_store_checked_plain_values():
         LNSNetConfig(spatial_weight=-1)
     cfg = LNSNetTrainingConfig(n_segments=[100, 200])
     assert cfg.n_segments == (100, 200) and hash(cfg)
+
+
+def test_lnsnet_model_protocol(tmp_path):
+    from clusterseg.models.lnsnet_model import LNSNetModel
+    from clusterseg.superpixels.lnsnet import lnsnet_superpixels
+
+    img = np.random.default_rng(0).random((40, 56, 3)).astype(np.float32)
+    model = LNSNetModel.from_pretrained("lnsnet-bsds500", refine_steps=2)
+    assert model.config.refine_steps == 2 and model.net is not load_model("lnsnet-bsds500")
+    labels = model.predict(img, 16)
+    assert np.array_equal(labels, lnsnet_superpixels(img, 16, refine_steps=2))
+    path = model.save(tmp_path / "lns.pt")
+    again = LNSNetModel.load(path, refine_steps=2)
+    assert _same_state(again.net, model.net) and np.array_equal(again.predict(img, 16), labels)
+    with pytest.raises(FileExistsError):
+        model.save(path)
+    with pytest.raises(ValueError, match="not an LNSNet"):
+        LNSNetModel.from_pretrained("dsb2018-nuclei")

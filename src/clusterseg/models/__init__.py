@@ -6,7 +6,8 @@ functions (``superpixels/``, ``unsupervised/``, ``instances/``) and
 
 - :func:`list_models`, :func:`model_info`, :func:`load_model`: every shipped
   model, per-image method and classical method by name; any checkpoint by path.
-- :mod:`~clusterseg.models.lnsnet`: LNSNet weights files and test-time adaptation.
+- :mod:`~clusterseg.models.lnsnet`: LNSNet weights files, inference config, test-time adaptation.
+- :mod:`~clusterseg.models.lnsnet_model`: the LNSNet inference pipeline and :class:`LNSNetModel`.
 - :mod:`~clusterseg.models.spatial_embedding`: the spatial-embedding instance model.
 - :mod:`~clusterseg.models.instance_clustering`: seeds-and-bandwidth clustering of embeddings.
 """

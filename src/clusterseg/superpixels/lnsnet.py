@@ -17,7 +17,6 @@ References
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
@@ -25,14 +24,13 @@ import torch
 
 from clusterseg.io.checkpoints import CheckpointError
 from clusterseg.models.lnsnet import LNSNetConfig
+from clusterseg.models.lnsnet_model import predict_superpixels
 from clusterseg.models.registry import WEIGHTS_DIR, model_info
 from clusterseg.models.registry import load_model as registry_load
-from clusterseg.nn.precision import autocast
 
 __all__ = ["lnsnet_superpixels", "default_weights_path", "load_model"]
 
 _DEFAULT_WEIGHTS = WEIGHTS_DIR / model_info("lnsnet-bsds500").weights
-_TILED_PIXELS = 4_000_000  # above this many pixels the embedder runs in row tiles
 # Centre updates after the single pass and the weights of their position and colour
 # terms: chosen on 30 BSDS500 *train* images against SLIC at matched counts over
 # refine_steps 2-8, spatial_weight 0.15-5 and colour_weight 0-0.05 (docs/lnsnet_training.md).
@@ -77,105 +75,6 @@ def load_model(weights=None):
     if not isinstance(model, LNSNet):
         raise CheckpointError(f"'{path}' holds a {type(model).__name__}, not LNSNet weights")
     return model
-
-
-def _split_largest(labels: np.ndarray, n_new: int) -> np.ndarray:
-    """Split the ``n_new`` largest segments in two along their longer axis (at the median pixel)."""
-    from scipy import ndimage
-
-    n = int(labels.max()) + 1
-    sizes = np.bincount(labels.ravel(), minlength=n)
-    order = np.argsort(sizes)[::-1][:n_new]
-    out = labels.copy()
-    boxes = ndimage.find_objects(labels + 1)
-    next_label = n
-    for lab in order:
-        sl = boxes[lab]
-        if sl is None or sizes[lab] < 2:
-            continue
-        rr, cc = np.nonzero(labels[sl] == lab)
-        if sl[0].stop - sl[0].start >= sl[1].stop - sl[1].start:
-            coord, cut = rr, np.median(rr)
-        else:
-            coord, cut = cc, np.median(cc)
-        upper = coord > cut
-        if not upper.any() or upper.all():
-            continue
-        sub = out[sl]
-        sub[rr[upper], cc[upper]] = next_label
-        next_label += 1
-    return out
-
-
-def _absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
-    """Give every pixel whose 4 neighbours all carry other labels the most common of their labels.
-
-    The one-pass assignment leaves many single-pixel islands along boundaries
-    (about a third of the raw components); relabelling them by a majority vote
-    of their neighbours is O(N) and spares the connectivity pass most of its
-    merges (ties go to the upper, then lower, left, right neighbour). Pixels on
-    the image border are left alone.
-    """
-    padded = np.pad(labels, 1, mode="edge")
-    around = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
-    isolated = (around != labels).all(0)
-    if not isolated.any():
-        return labels
-    cand = around[:, isolated]  # (4, M)
-    votes = (cand[:, None, :] == cand[None, :, :]).sum(1)
-    out = labels.copy()
-    out[isolated] = cand[votes.argmax(0), np.arange(cand.shape[1])]
-    return out
-
-
-def _connect(
-    labels: np.ndarray,
-    n_segments: int,
-    min_size_factor: float,
-    max_size_factor: float,
-    count_range: tuple[float, float] = (0.9, 1.1),
-) -> np.ndarray:
-    """Connectivity post-processing with count control.
-
-    0. Single-pixel islands take their neighbours' majority label
-       (:func:`_absorb_isolated_pixels`).
-    1. Fragments below ``min_size_factor * N / K`` pixels are merged into a
-       neighbour (:func:`clusterseg.superpixels.connectivity.enforce_connectivity`).
-    2. If fewer than ``count_range[0] * K`` segments remain (seeds that won no
-       pixels, or whole small superpixels merged), the merge threshold is halved
-       (down to 1/8 of it) and, if that is not enough, the largest segments are
-       split in two along their longer axis.
-    3. If more than ``count_range[1] * K`` segments remain, the smallest ones
-       (exactly the excess) are merged in one more pass.
-    """
-    from clusterseg.superpixels.connectivity import enforce_connectivity
-
-    labels = _absorb_isolated_pixels(labels)
-    area = labels.size / max(1, n_segments)
-    lo = int(np.floor(count_range[0] * n_segments))
-    hi = max(1, int(np.ceil(count_range[1] * n_segments)))
-    factor = min_size_factor
-    for _ in range(4):
-        min_size = max(1, int(factor * area))
-        max_size = max(min_size + 1, int(max_size_factor * area))
-        out = enforce_connectivity(labels, min_size=min_size, max_size=max_size)
-        if int(out.max()) + 1 >= lo or min_size <= 1:
-            break
-        factor /= 2.0
-    n = int(out.max()) + 1
-    if n < lo:
-        out = _split_largest(out, lo - n)
-        out = enforce_connectivity(out, min_size=max(1, int(factor * area) // 2), max_size=max_size)
-        n = int(out.max()) + 1
-    for _ in range(3):
-        if n <= hi:
-            break
-        sizes = np.bincount(out.ravel())
-        excess = n - hi
-        threshold = int(np.partition(sizes, excess - 1)[excess - 1])
-        out = enforce_connectivity(out, min_size=threshold + 1, max_size=max_size)
-        n = int(out.max()) + 1
-    return out
 
 
 def lnsnet_superpixels(
@@ -274,42 +173,6 @@ def lnsnet_superpixels(
         torch.set_num_threads(previous_threads)
 
 
-def _run(model, rgb, n_segments, device, cfg: LNSNetConfig) -> np.ndarray:
-    from clusterseg.features import lab_xy_from_lab, rgb_to_lab
-    from clusterseg.nn.lnsnet import cluster_pixels
-
-    h, w = rgb.shape[:2]
-    dev = torch.device(device) if device is not None else torch.device("cpu")
-    lab = rgb_to_lab(rgb)
-    x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
-    # CIE-Lab for the colour term of the centre updates
-    use_colour = cfg.refine_steps > 0 and cfg.colour_weight > 0
-    colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if use_colour else None
-    del lab
-    if cfg.adapt_steps > 0:
-        from clusterseg.contours import contour_map
-        from clusterseg.models.lnsnet import adapt_lnsnet
-
-        model = copy.deepcopy(model).to(dev)
-        bnd = torch.from_numpy(contour_map(rgb, cfg.contours)).to(dev)
-        with torch.enable_grad():
-            adapt_lnsnet(model, x, bnd, n_segments, cfg.adapt_steps, lr=cfg.adapt_lr)
-    elif next(model.parameters()).device != dev:  # a copy: the cached (shared) model stays where it is
-        model = copy.deepcopy(model).to(dev)
-    del rgb
-    with torch.inference_mode():
-        with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time
-            if h * w > _TILED_PIXELS:
-                z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w))
-            else:
-                z = model.fem.forward_inference(x)
-        z = z.float()
-        del x
-        grid, rows, cols, seeds = model.place_seeds(z, n_segments, cfg.seed_layer)
-        labels = cluster_pixels(z, seeds, grid, int(cfg.refine_steps), cfg.spatial_weight, cfg.assignment, rows,
-                                cols, colour, cfg.colour_weight)
-        del z  # the embedding is the largest buffer on big images
-    labels = labels.to(torch.int32).cpu().numpy()
-    if not cfg.enforce_connectivity:
-        return labels
-    return _connect(labels, n_segments, cfg.min_size_factor, cfg.max_size_factor)
+#: The inference pipeline lives with the model (:mod:`clusterseg.models.lnsnet_model`); this
+#: module-level name is what :func:`lnsnet_superpixels` calls.
+_run = predict_superpixels
