@@ -15,7 +15,7 @@ Compares, in one run and on the same images:
 
 Each method produces one segmentation per sweep value; ODS picks the best value
 for the whole data set, OIS the best per image (BSDS500 protocol,
-``clusterseg.metrics.regions``). Per-image scores are appended to a JSONL file
+``clusterseg.metrics.regions``). Per-image scores are appended to a gzipped JSONL file
 so that a long run can be inspected or resumed (``--resume``).
 
 Usage::
@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gzip
 import json
 import sys
 import time
@@ -251,7 +252,7 @@ def main(argv=None) -> int:
 
     tag = args.tag or (f"ablation_{args.ablation}" if args.ablation else (f"limit{args.limit}" if args.limit else "full"))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    raw_path = RESULTS / f"unsupervised_bsds_{tag}.jsonl"
+    raw_path = RESULTS / f"unsupervised_bsds_{tag}.jsonl.gz"  # 49 thresholds x 100 images: MBs as text
     md_path = RESULTS / f"unsupervised_bsds_{tag}.md"
     if args.ablation:
         names = HIERARCHY_ABLATION if args.ablation == "dsc" else SPWNET_ABLATION
@@ -260,7 +261,9 @@ def main(argv=None) -> int:
         variants = {m: METHODS[m] for m in args.methods}
     done: dict[tuple[str, str], dict] = {}
     if args.resume and raw_path.exists():
-        for line in raw_path.read_text().splitlines():
+        with gzip.open(raw_path, "rt") as fh:
+            lines = fh.read().splitlines()
+        for line in lines:
             r = json.loads(line)
             done[(r["variant"], r["image"])] = r
     elif raw_path.exists():
@@ -295,7 +298,7 @@ def main(argv=None) -> int:
                 dt = time.perf_counter() - t0
                 r = {"variant": v, "image": iid, "seconds": dt,
                      "scores": [region_scores(s, gts) for s in segs]}
-                with raw_path.open("a") as fh:
+                with gzip.open(raw_path, "at") as fh:  # one gzip member per row: a killed run keeps its rows
                     fh.write(json.dumps(r) + "\n")
             per[v].append(r["scores"])
             secs[v].append(r["seconds"])
