@@ -190,6 +190,9 @@ def boundary_merge(
         One feature vector per label (shared by the pieces of a split label).
     feature_weight : float
         Weight of the feature distance.
+    feature_distance : {"euclidean", "chi2"}
+        Distance of the mean features: Euclidean, or the chi-squared
+        distance ``0.5 * sum (p - q)^2 / (p + q)`` for histograms.
     area_scale : float
         Regions smaller than this (pixels) are merged earlier; 0 disables.
 
@@ -206,6 +209,8 @@ def boundary_merge(
     >>> tree.labels(2)[0]
     array([0, 0, 0, 0, 1, 1], dtype=int32)
     """
+    if feature_distance not in ("euclidean", "chi2"):
+        raise ValueError(f"feature_distance must be 'euclidean' or 'chi2', got {feature_distance!r}")
     labels = check_label_map(labels)
     base, origin = _connected_pieces(labels)
     n = int(base.max()) + 1
@@ -221,8 +226,6 @@ def boundary_merge(
         feats = feats[origin]  # one row per base region
     edges, length, strength = border_statistics(base, boundary)
     area = np.bincount(base.ravel(), minlength=n).astype(np.float64)
-    if feature_distance not in ("euclidean", "chi2"):
-        raise ValueError(f"feature_distance must be 'euclidean' or 'chi2', got {feature_distance!r}")
     cost = functools.partial(_merge_cost, feature_weight=feature_weight, area_scale=area_scale,
                              kind=feature_distance)
     merges, heights, edge_height = _greedy_merge(n, edges, length, strength, area, feats, cost)
@@ -286,14 +289,14 @@ def _ucm_grid(base: np.ndarray, edges: np.ndarray, edge_height: np.ndarray) -> n
     """Place every base-edge height on the doubled grid; junctions take the max of their four edges."""
     h, w = base.shape
     n = int(base.max()) + 1
-    table = dict(zip((edges[:, 0] * n + edges[:, 1]).tolist(), edge_height.tolist()))
+    edge_keys = edges[:, 0] * n + edges[:, 1]  # sorted: border_statistics takes them from np.unique
     ucm = np.zeros((2 * h + 1, 2 * w + 1))
 
     def heights_between(la, lb):
-        key = np.minimum(la, lb) * n + np.maximum(la, lb)
         out = np.zeros(la.shape)
         diff = la != lb
-        out[diff] = [table[k] for k in key[diff].tolist()]
+        key = np.minimum(la[diff], lb[diff]) * n + np.maximum(la[diff], lb[diff])
+        out[diff] = edge_height[np.searchsorted(edge_keys, key)]
         return out
 
     ucm[1::2, 2:-1:2] = heights_between(base[:, :-1], base[:, 1:])

@@ -25,6 +25,7 @@ import json
 import math
 import time
 from pathlib import Path
+import dataclasses
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -214,17 +215,12 @@ class LNSNetTrainingConfig(OptionsMixin):
 
     def run_record(self) -> dict:
         """The run's config.json / checkpoint record (the layout resume compares against)."""
-        n_segments = self.n_segments
-        return {
-            "contours": str(self.contours), "iters_feature": self.iters_feature, "iters_seed": self.iters_seed,
-            "lr": self.lr, "beta": self.beta, "phi": self.phi, "n_range": self.n_range,
-            "reg_weight": self.reg_weight, "seed_weight": self.seed_weight, "gal": self.gal, "gbl": self.gbl,
-            "seed_layer": self.seed_layer, "gal_momentum": self.gal_momentum, "gbl_eps": self.gbl_eps,
-            "n_segments": list(n_segments) if isinstance(n_segments, tuple) else n_segments,
-            "crop": self.crop, "seed": self.seed, "homogeneity_weight": self.homogeneity_weight,
-            "compactness": self.compactness, "cluster_weight": self.cluster_weight,
-            "arch": {"max_shift": 0.5, "alpha": 1.0, "seed_window": self.seed_window},
-        }
+        record = dataclasses.asdict(self)
+        del record["max_loss"]  # a safety limit, not a setting of the run
+        record["contours"] = str(self.contours)
+        record["n_segments"] = list(self.n_segments) if isinstance(self.n_segments, tuple) else self.n_segments
+        record["arch"] = {"max_shift": 0.5, "alpha": 1.0, "seed_window": record.pop("seed_window")}
+        return record
 
 
 def train_lnsnet(

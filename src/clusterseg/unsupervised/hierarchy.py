@@ -139,19 +139,13 @@ def boundary_hierarchy(
     if cues is None:
         cues = boundary_cues(rgb, embedding, probabilities, opt, random_state=random_state)
     boundary = combine_cues(cues, opt)
-    base = _watershed_basins(boundary) if base_labels is None else _consecutive(base_labels, shape)
+    base = _watershed_basins(boundary) if base_labels is None else np.asarray(base_labels)
+    if base.shape != tuple(shape):  # gaps and split labels are boundary_merge's to renumber
+        raise ValueError(f"base_labels has shape {base.shape}, the image {tuple(shape)}")
     words = quantize(rgb_to_lab(rgb).transpose(2, 0, 1), opt.histogram_words, random_state=random_state)
     hist = _region_histograms(base, words, opt.histogram_words)
     return boundary_merge(base, boundary, hist, feature_weight=opt.histogram_weight, feature_distance="chi2",
                           area_scale=opt.area_fraction * shape[0] * shape[1])
-
-
-def _consecutive(labels: np.ndarray, shape) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != tuple(shape):
-        raise ValueError(f"base_labels has shape {labels.shape}, the image {tuple(shape)}")
-    _, inv = np.unique(labels, return_inverse=True)
-    return inv.reshape(labels.shape).astype(np.int64)
 
 
 def _watershed_basins(boundary: np.ndarray) -> np.ndarray:
