@@ -84,7 +84,7 @@ class LNSNetModel:
 def predict_superpixels(model: LNSNet, rgb: np.ndarray, n_segments: int, device, cfg: LNSNetConfig) -> np.ndarray:
     """LNSNet superpixels of a float RGB image in [0, 1] (checked by the caller) with options ``cfg``."""
     from ..features import lab_xy_from_lab, rgb_to_lab
-    from clusterseg.nn.lnsnet import cluster_pixels
+    from ..nn.lnsnet_assignment import cluster_pixels
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
