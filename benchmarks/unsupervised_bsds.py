@@ -32,6 +32,7 @@ off on the same outputs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import gzip
 import json
@@ -222,15 +223,72 @@ HIERARCHY_ABLATION = {
     "ucm: no texture cue (learned embedding)": functools.partial(_ablate_ucm, texture=False),
     "ucm: no class-probability gradient": functools.partial(_ablate_ucm, probability_weight=0.0),
     "ucm: learning-free (neither learned cue)": functools.partial(_ablate_ucm, texture=False, probability_weight=0.0),
+    "ucm: no spectral globalisation": functools.partial(_ablate_ucm, spectral_weight=0.0),
+    "ucm: no globalisation, histogram weight 1/3 (previous defaults)": functools.partial(
+        _ablate_ucm, spectral_weight=0.0, histogram_weight=1.0 / 3.0),
     "ucm: no colour-histogram term": functools.partial(_ablate_ucm, histogram_weight=0.0),
     "ucm: no small-region prior": functools.partial(_ablate_ucm, area_fraction=0.0),
     "ucm: base = class-map regions": functools.partial(_ablate_ucm, base=_class_regions),
     "ucm: base = LNSNet 1000 superpixels": functools.partial(_ablate_ucm, base=_lnsnet_base),
     "Ward on class-map regions (previous levels)": _ablate_ward,
 }
-SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: no texture cue (learned embedding)",
+SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: no spectral globalisation",
+                   "ucm: no texture cue (learned embedding)",
                    "ucm: no class-probability gradient", "ucm: learning-free (neither learned cue)",
                    "Ward on class-map regions (previous levels)")
+
+
+# ------------------------------------------------------------------ per-image evaluation (also in worker processes)
+_STATE: dict = {}
+
+
+def _init_state(ablation, cache, limit, threads, variant_names, done) -> None:
+    from clusterseg.datasets import bsds500
+
+    set_threads(threads)
+    table = HIERARCHY_ABLATION if ablation else METHODS
+    variants = {v: (table[v], "ctx") if ablation else table[v] for v in variant_names}
+    _STATE.update(ablation=ablation, cache=cache, data=bsds500(split="val", limit=limit), variants=variants,
+                  done=done)
+
+
+def _evaluate_image(i: int):
+    """Scores of every variant on image ``i``: ``(i, id, [(variant, row, fresh)], {variant: error})``."""
+    from clusterseg.metrics.regions import region_scores
+
+    iid, rgb, gts, _ = _STATE["data"][i]
+    ablation = _STATE["ablation"]
+    ctx = ImageContext(ablation, rgb, iid, _STATE["cache"]) if ablation else None
+    results, failed = [], {}
+    for v, (fn, kw) in _STATE["variants"].items():
+        if (v, iid) in _STATE["done"]:
+            results.append((v, _STATE["done"][(v, iid)], False))
+            continue
+        if ctx is not None:
+            ctx.cues  # shared by all variants: not part of any variant's time
+        t0 = time.perf_counter()
+        try:
+            segs = fn(ctx) if ctx is not None else (fn(rgb, **kw) if kw is not None else fn(rgb))
+        except (ImportError, ValueError, NotImplementedError, OSError) as exc:
+            failed[v] = f"{type(exc).__name__}: {exc}"
+            continue
+        r = {"variant": v, "image": iid, "seconds": time.perf_counter() - t0,
+             "scores": [region_scores(seg, gts) for seg in segs]}
+        results.append((v, r, True))
+    return i, iid, results, failed
+
+
+@contextlib.contextmanager
+def _image_pool(workers: int, state: tuple):
+    """``imap`` over images: in this process, or ordered over ``workers`` processes."""
+    if workers <= 1:
+        _init_state(*state)
+        yield map
+        return
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(workers, _init_state, state) as pool:
+        yield lambda f, items: pool.imap(f, items)
 
 
 def main(argv=None) -> int:
@@ -240,7 +298,8 @@ def main(argv=None) -> int:
                    help="evaluate the hierarchy levers on one method's outputs instead")
     p.add_argument("--cache", default=None, help="folder for the ablation's per-image optimisation outputs")
     p.add_argument("--limit", type=int, default=None, help="first N val images (default all 100)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=int, default=1, help="torch/OpenCV threads per process")
+    p.add_argument("--workers", type=int, default=1, help="processes evaluating images in parallel")
     p.add_argument("--tag", default=None, help="output name suffix (default: full / limitN / ablation)")
     p.add_argument("--resume", action="store_true", help="reuse per-image scores already in the JSONL file")
     p.add_argument("--note", default=None, help="free text appended to the Markdown report")
@@ -248,7 +307,7 @@ def main(argv=None) -> int:
     set_threads(args.threads)
 
     from clusterseg.datasets import bsds500
-    from clusterseg.metrics.regions import aggregate_region_scores, region_scores
+    from clusterseg.metrics.regions import aggregate_region_scores
 
     tag = args.tag or (f"ablation_{args.ablation}" if args.ablation else (f"limit{args.limit}" if args.limit else "full"))
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -269,41 +328,25 @@ def main(argv=None) -> int:
     elif raw_path.exists():
         raw_path.unlink()
     try:
-        data = bsds500(split="val", limit=args.limit)
-        n_img = len(data)
+        n_img = len(bsds500(split="val", limit=args.limit))
     except (FileNotFoundError, OSError) as exc:
         print(f"BSDS500 not available: {exc}; skipping.")
         return 0
     per = {v: [] for v in variants}
     secs = {v: [] for v in variants}
     skipped = {}
-    for i in range(n_img):
-        iid, rgb, gts, _ = data[i]
-        ctx = ImageContext(args.ablation, rgb, iid, args.cache) if args.ablation else None
-        for v, (fn, kw) in variants.items():
-            if (v, iid) in done:
-                r = done[(v, iid)]
-            else:
-                if ctx is not None:
-                    ctx.cues  # shared by all variants: not part of any variant's time
-                t0 = time.perf_counter()
-                try:
-                    if ctx is not None:
-                        segs = fn(ctx)
-                    else:
-                        segs = fn(rgb, **kw) if kw is not None else fn(rgb)
-                except (ImportError, ValueError, NotImplementedError, OSError) as exc:
-                    skipped[v] = f"{type(exc).__name__}: {exc}"
-                    continue
-                dt = time.perf_counter() - t0
-                r = {"variant": v, "image": iid, "seconds": dt,
-                     "scores": [region_scores(s, gts) for s in segs]}
-                with gzip.open(raw_path, "at") as fh:  # one gzip member per row: a killed run keeps its rows
-                    fh.write(json.dumps(r) + "\n")
-            per[v].append(r["scores"])
-            secs[v].append(r["seconds"])
-            sc = max(s["covering"] for s in r["scores"])
-            print(f"[{i + 1}/{n_img}] {iid} {v:44s} {r['seconds']:6.1f}s best SC {sc:.3f}", flush=True)
+    state = (args.ablation, args.cache, args.limit, args.threads, list(variants), done)
+    with _image_pool(args.workers, state) as imap:
+        for i, iid, results, failed in imap(_evaluate_image, range(n_img)):
+            skipped.update(failed)
+            for v, r, fresh in results:
+                if fresh:
+                    with gzip.open(raw_path, "at") as fh:  # one gzip member per row: a killed run keeps its rows
+                        fh.write(json.dumps(r) + "\n")
+                per[v].append(r["scores"])
+                secs[v].append(r["seconds"])
+                sc = max(s["covering"] for s in r["scores"])
+                print(f"[{i + 1}/{n_img}] {iid} {v:44s} {r['seconds']:6.1f}s best SC {sc:.3f}", flush=True)
 
     rows = []
     for v in variants:

@@ -6,6 +6,7 @@
 - :mod:`~clusterseg.graph.losses`: soft normalised cut, DSC cut, continuity,
   similarity (pseudo-label cross-entropy), SuperAE smoothing.
 - :mod:`~clusterseg.graph.spectral`: spectral NCut baseline, Ward region merging.
+- :mod:`~clusterseg.graph.globalisation`: pixel-level spectral globalisation of a boundary map (sPb).
 """
 
 from .adjacency import adjacency_matrix, directed_edges, region_adjacency
@@ -20,7 +21,7 @@ from .losses import (
     superpixel_smoothing_loss,
 )
 from .pooling import majority_vote, pool_mean, pool_sizes, unpool
-from .spectral import merge_hierarchy, spectral_embedding, spectral_ncut
+from .spectral import merge_hierarchy, ncut_eigenvectors, spectral_embedding, spectral_ncut
 
 __all__ = [
     "adjacency_matrix",
@@ -41,6 +42,7 @@ __all__ = [
     "region_adjacency",
     "similarity_loss",
     "soft_ncut_loss",
+    "ncut_eigenvectors",
     "spectral_embedding",
     "spectral_ncut",
     "superpixel_smoothing_loss",

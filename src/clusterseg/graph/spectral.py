@@ -9,23 +9,29 @@ from scipy.cluster.vq import kmeans2
 
 from .adjacency import check_label_map, region_adjacency
 
-__all__ = ["spectral_embedding", "spectral_ncut", "merge_hierarchy", "cut_hierarchy_costs"]
+__all__ = ["ncut_eigenvectors", "spectral_embedding", "spectral_ncut", "merge_hierarchy", "cut_hierarchy_costs"]
 
 
-def spectral_embedding(affinity, n_components: int) -> np.ndarray:
-    """First ``n_components`` generalised eigenvectors of ``(D - W) y = l D y``.
+def ncut_eigenvectors(affinity, k: int, *, random_state: int | None = 0, dense_below: int = 4000):
+    """The ``k`` smallest generalised eigenpairs of ``(D - W) y = l D y`` (the trivial one first).
 
     Computed from the symmetric normalised matrix ``D^-1/2 W D^-1/2``
-    (largest eigenvalues) and mapped back with ``D^-1/2`` [1]_.
+    (its largest eigenvalues ``mu``, ``l = 1 - mu``) and mapped back with
+    ``D^-1/2`` [1]_: densely for fewer than ``dense_below`` nodes, else with
+    ARPACK from a seeded start vector (deterministic).
 
     Parameters
     ----------
     affinity : (M, M) scipy.sparse matrix or ndarray, symmetric, non-negative
-    n_components : int
+    k : int
+        Clipped to ``[1, M]`` (to ``M - 1`` on the sparse path).
+    random_state : int or None
+    dense_below : int
 
     Returns
     -------
-    (M, n_components) float64 array, rows normalised to unit length.
+    eigenvalues : (k,) float64, ascending
+    vectors : (M, k) float64
 
     References
     ----------
@@ -36,12 +42,36 @@ def spectral_embedding(affinity, n_components: int) -> np.ndarray:
     m = w.shape[0]
     if w.shape != (m, m):
         raise ValueError(f"affinity must be square, got {w.shape}")
-    n_components = int(min(max(n_components, 1), m))
-    deg = np.asarray(w.sum(1)).ravel() + 1e-10
-    dinv = 1.0 / np.sqrt(deg)
+    dinv = 1.0 / np.sqrt(np.asarray(w.sum(1)).ravel() + 1e-10)
     norm = sp.diags(dinv) @ w @ sp.diags(dinv)
-    vals, vecs = scipy.linalg.eigh(norm.toarray(), subset_by_index=(m - n_components, m - 1))
-    vecs = vecs[:, ::-1] * dinv[:, None]
+    if m < dense_below:
+        k = int(min(max(k, 1), m))
+        mu, vecs = scipy.linalg.eigh(norm.toarray(), subset_by_index=(m - k, m - 1))
+        mu, vecs = mu[::-1], vecs[:, ::-1]  # ascending -> descending
+    else:
+        from scipy.sparse.linalg import eigsh
+
+        k = int(min(max(k, 1), m - 1))
+        v0 = np.random.default_rng(random_state).standard_normal(m)
+        mu, vecs = eigsh(norm, k=k, which="LA", tol=1e-4, v0=v0)
+        order = np.argsort(-mu, kind="stable")
+        mu, vecs = mu[order], vecs[:, order]
+    return 1.0 - mu, vecs * dinv[:, None]
+
+
+def spectral_embedding(affinity, n_components: int) -> np.ndarray:
+    """First ``n_components`` generalised eigenvectors of ``(D - W) y = l D y`` (:func:`ncut_eigenvectors`).
+
+    Parameters
+    ----------
+    affinity : (M, M) scipy.sparse matrix or ndarray, symmetric, non-negative
+    n_components : int
+
+    Returns
+    -------
+    (M, n_components) float64 array, rows normalised to unit length.
+    """
+    _, vecs = ncut_eigenvectors(affinity, n_components, dense_below=np.inf)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True) + 1e-12
     return vecs
 

@@ -8,7 +8,9 @@ two places:
    gradients of Martin et al. [1]_ plus a *texture* gradient whose words are
    k-means clusters of the learned per-pixel embedding
    (:func:`clusterseg.contours.pb_contours`), plus the gradient magnitude of
-   the class probabilities.
+   the class probabilities, plus the spectral globalisation of that local
+   map (the "sPb" of [2]_, :mod:`clusterseg.graph.globalisation`), which
+   keeps outlines that partition the whole image and damps texture edges.
 2. **Merging**: fine regions (the watershed basins of that map, so that
    region borders lie on its ridges, as in the oriented watershed of [2]_)
    are merged greedily, weakest boundary first, where the cost of a merge is
@@ -39,6 +41,7 @@ from scipy import ndimage as ndi
 
 from ..contours import pb_cues, quantize, resize_features
 from ..features import rgb_to_lab
+from ..graph.globalisation import spectral_boundary
 from ..graph.ucm import MergeTree, boundary_merge
 
 __all__ = ["HierarchyOptions", "boundary_cues", "boundary_hierarchy", "combine_cues", "probability_gradient"]
@@ -62,14 +65,22 @@ class HierarchyOptions:
         Words per cue of the boundary map.
     histogram_words : int
         Colour words of the region histograms.
+    spectral_weight : float
+        Weight of the globalised boundary (:func:`clusterseg.graph.globalisation.spectral_boundary`
+        of the local map, divided by its 99th percentile in the image and
+        clipped at 1.5) added to the local map (0 off).
+    n_eigenvectors : int
+        Eigenvectors of the globalisation.
     """
 
     texture: bool = True
     probability_weight: float = 1.0 / 3.0
-    histogram_weight: float = 1.0 / 3.0
+    histogram_weight: float = 0.5
     area_fraction: float = 0.02
     n_words: int = 16
     histogram_words: int = 32
+    spectral_weight: float = 0.5
+    n_eigenvectors: int = 16
 
 
 def probability_gradient(probabilities: np.ndarray, shape: tuple[int, int], sigmas=(1.0, 2.0)) -> np.ndarray:
@@ -92,13 +103,20 @@ def boundary_cues(rgb: np.ndarray, embedding: np.ndarray | None = None, probabil
     return cues
 
 
-def combine_cues(cues: dict[str, np.ndarray], options: HierarchyOptions | None = None) -> np.ndarray:
-    """Boundary map: mean of the half-disc cues (texture if enabled) + weighted probability gradient."""
+def combine_cues(cues: dict[str, np.ndarray], options: HierarchyOptions | None = None, *,
+                 random_state: int | None = 0) -> np.ndarray:
+    """Boundary map: mean of the half-disc cues (texture if enabled) + weighted probability gradient,
+    then + the weighted globalisation of that local map."""
     opt = options or HierarchyOptions()
     names = ["brightness", "colour"] + (["texture"] if opt.texture and "texture" in cues else [])
     boundary = sum(cues[k] for k in names) / len(names)
     if "probability" in cues and opt.probability_weight:
         boundary = boundary + opt.probability_weight * cues["probability"]
+    if opt.spectral_weight:
+        globalised = spectral_boundary(boundary, opt.n_eigenvectors, random_state=random_state)
+        scale = float(np.percentile(globalised, 99))  # its magnitude varies between images; the local map's does not
+        if scale > 0:
+            boundary = boundary + opt.spectral_weight * np.clip(globalised / scale, 0.0, 1.5)
     return boundary
 
 
@@ -138,7 +156,7 @@ def boundary_hierarchy(
     shape = rgb.shape[:2]
     if cues is None:
         cues = boundary_cues(rgb, embedding, probabilities, opt, random_state=random_state)
-    boundary = combine_cues(cues, opt)
+    boundary = combine_cues(cues, opt, random_state=random_state)
     base = _watershed_basins(boundary) if base_labels is None else np.asarray(base_labels)
     if base.shape != tuple(shape):  # gaps and split labels are boundary_merge's to renumber
         raise ValueError(f"base_labels has shape {base.shape}, the image {tuple(shape)}")
