@@ -672,7 +672,7 @@ def test_network_trainer_and_shipped_weights_agree_on_seed_window():
     from clusterseg.training.lifelong import LNSNetTrainingConfig
 
     trainer_default = LNSNetTrainingConfig().seed_window
-    assert LNSNet().seed_window == trainer_default == load_model("lnsnet-bsds500").seed_window == 1.0
+    assert LNSNet().seed_window == trainer_default == load_model("lnsnet-bsds500").net.seed_window == 1.0
 
 
 def test_lnsnet_config_is_the_one_source_of_inference_options(blocks_image):

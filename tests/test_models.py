@@ -7,14 +7,15 @@ import torch
 from clusterseg.io.checkpoints import CheckpointError
 from clusterseg.models import WEIGHTS_DIR, list_models, load_model, model_info
 from clusterseg.models.lnsnet import save_lnsnet_weights
+from clusterseg.models.lnsnet_model import LNSNetModel
 from clusterseg.models.spatial_embedding import SpatialEmbeddingModel
-from clusterseg.nn.lnsnet import LNSNet
 from clusterseg.superpixels.api import METHODS as SUPERPIXEL_METHODS
 from clusterseg.unsupervised import METHODS as UNSUPERVISED_METHODS
 from clusterseg.unsupervised import SPWNetModel
 
 
-def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+def _same_state(a, b) -> bool:
+    a, b = (m.net if isinstance(m, LNSNetModel) else m for m in (a, b))
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
@@ -29,18 +30,15 @@ def test_registry_lists_every_method_of_the_public_functions():
     assert "watershed-nuclei" in list_models(task="instances", kind="classical")
 
 
-@pytest.mark.parametrize("name, cls", [("lnsnet-bsds500", LNSNet), ("dsb2018-nuclei", SpatialEmbeddingModel)])
+@pytest.mark.parametrize("name, cls", [("lnsnet-bsds500", LNSNetModel), ("dsb2018-nuclei", SpatialEmbeddingModel)])
 def test_pretrained_models_load_by_name_cached_and_round_trip_exactly(tmp_path, name, cls):
     model = load_model(name)
-    assert isinstance(model, cls) and not model.training
+    assert isinstance(model, cls) and not (model.net if cls is LNSNetModel else model).training
     assert load_model(name) is model  # one cache
     fresh = load_model(name, cache=False)
     assert fresh is not model and _same_state(fresh, model)
     path = tmp_path / "copy.pt"
-    if cls is LNSNet:
-        save_lnsnet_weights(model, path)
-    else:
-        model.save(path)
+    model.save(path)
     again = load_model(path)
     assert type(again) is cls and _same_state(again, model)
 
@@ -96,7 +94,7 @@ def test_a_model_of_the_wrong_kind_is_refused_by_each_method(tmp_path):
     with pytest.raises(CheckpointError, match="not LNSNet"):
         load_lnsnet_model(sem)
     lns = tmp_path / "lns.pt"
-    save_lnsnet_weights(load_model("lnsnet-bsds500"), lns)
+    save_lnsnet_weights(load_model("lnsnet-bsds500").net, lns)
     with pytest.raises(CheckpointError, match="not a spatial-embedding"):
         load_instance_model(lns)
 
@@ -123,7 +121,7 @@ def test_every_model_file_has_one_layout_and_old_lnsnet_files_still_load(tmp_pat
     from clusterseg.io.checkpoints import load_checkpoint, save_checkpoint
     from clusterseg.models.lnsnet import WEIGHTS_FORMAT
 
-    lns = load_model("lnsnet-bsds500")
+    lns = load_model("lnsnet-bsds500").net
     paths = {"lnsnet": save_lnsnet_weights(lns, tmp_path / "l.pt", {"note": "x"}),
              "sem": load_model("dsb2018-nuclei").save(tmp_path / "s.pt")}
     img = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
@@ -139,7 +137,7 @@ def test_every_model_file_has_one_layout_and_old_lnsnet_files_still_load(tmp_pat
            "state_dict": lns.state_dict()}
     save_checkpoint(old, tmp_path / "old.pt")
     again = load_model(tmp_path / "old.pt")
-    assert again.seed_window == 1.0 and _same_state(again, lns)
+    assert again.net.seed_window == 1.0 and _same_state(again, lns)
 
 
 def test_training_checkpoints_load_through_the_registry(tmp_path):
@@ -149,7 +147,7 @@ def test_training_checkpoints_load_through_the_registry(tmp_path):
     sem = load_model("dsb2018-nuclei")
     save_checkpoint({"model": sem.checkpoint(), "optimizer": {}, "epoch": 1}, tmp_path / "last.pt")
     assert _same_state(load_instance_model(tmp_path / "last.pt"), sem)
-    lns = load_model("lnsnet-bsds500")
+    lns = load_model("lnsnet-bsds500").net
     save_checkpoint({"format": "clusterseg.lnsnet.train/1", "model": lns.state_dict(), "next_index": 1,
                      "config": {"arch": {"seed_window": 1.0}}}, tmp_path / "checkpoint.pt")
     assert _same_state(load_model(tmp_path / "checkpoint.pt"), lns)
@@ -172,13 +170,28 @@ def test_lnsnet_model_protocol(tmp_path):
 
     img = np.random.default_rng(0).random((40, 56, 3)).astype(np.float32)
     model = LNSNetModel.from_pretrained("lnsnet-bsds500", refine_steps=2)
-    assert model.config.refine_steps == 2 and model.net is not load_model("lnsnet-bsds500")
+    assert model.config.refine_steps == 2 and model.net is not load_model("lnsnet-bsds500").net
     labels = model.predict(img, 16)
     assert np.array_equal(labels, lnsnet_superpixels(img, 16, refine_steps=2))
     path = model.save(tmp_path / "lns.pt")
-    again = LNSNetModel.load(path, refine_steps=2)
-    assert _same_state(again.net, model.net) and np.array_equal(again.predict(img, 16), labels)
+    again = LNSNetModel.load(path)  # the inference options travel with the weights
+    assert again.config == model.config and _same_state(again, model)
+    assert np.array_equal(again.predict(img, 16), labels)
+    assert LNSNetModel.load(path, refine_steps=1).config.refine_steps == 1
+    assert load_model(path).config == model.config
     with pytest.raises(FileExistsError):
         model.save(path)
     with pytest.raises(ValueError, match="not an LNSNet"):
         LNSNetModel.from_pretrained("dsb2018-nuclei")
+
+
+def test_every_loaded_model_has_the_same_protocol(tmp_path):
+    img = np.random.default_rng(1).random((32, 40, 3)).astype(np.float32)
+    spw = SPWNetModel(2, ch_mul=4, n_blocks=2, n_superpixels=20, patch_sizes=(16,), n_batches=1, max_side=None)
+    paths = [load_model("lnsnet-bsds500").save(tmp_path / "l.pt"), load_model("dsb2018-nuclei").save(tmp_path / "s.pt"),
+             spw.fit([img], epochs=1).save(tmp_path / "w.pt")]
+    for path in paths:
+        model = load_model(path, cache=False)
+        labels = model.predict(img)
+        assert labels.shape == img.shape[:2] and np.issubdtype(labels.dtype, np.integer) and labels.min() >= 0
+        assert model.config is not None and callable(model.save)

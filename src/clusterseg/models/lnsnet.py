@@ -125,7 +125,11 @@ def load_lnsnet(path: str | Path) -> LNSNet:
     clusterseg.io.checkpoints.CheckpointError
         If the file is missing, corrupt or holds no LNSNet weights.
     """
-    obj = load_checkpoint(path)
+    return lnsnet_from_payload(load_checkpoint(path), path)
+
+
+def lnsnet_from_payload(obj: dict, path: str | Path) -> LNSNet:
+    """The :class:`LNSNet` of a loaded checkpoint dictionary (see :func:`load_lnsnet`; ``path`` names it in errors)."""
     arch = obj.get("config") if obj.get("format") == FORMAT else obj.get("arch", {})
     arch = arch if isinstance(arch, dict) else {}
     if "state_dict" in obj:

@@ -22,7 +22,7 @@ import torch
 
 from ..nn.lnsnet import LNSNet
 from ..nn.precision import autocast
-from .lnsnet import LNSNetConfig, load_lnsnet, save_lnsnet_weights
+from .lnsnet import LNSNetConfig, lnsnet_from_payload, save_lnsnet_weights
 
 __all__ = ["LNSNetModel", "predict_superpixels"]
 
@@ -56,14 +56,20 @@ class LNSNetModel:
         """A fresh copy of a shipped LNSNet, by registry name; ``options`` set :attr:`config`."""
         from .registry import model_info, weights_path
 
-        if model_info(name).loader != "clusterseg.models.lnsnet:load_lnsnet":
+        if model_info(name).loader != "clusterseg.models.lnsnet_model:LNSNetModel.load":
             raise ValueError(f"{name!r} is not an LNSNet model")
         return cls.load(weights_path(name), **options)
 
     @classmethod
     def load(cls, path: str | Path, **options) -> LNSNetModel:
-        """An LNSNet weights file or training checkpoint; ``options`` set :attr:`config`."""
-        return cls(load_lnsnet(path), LNSNetConfig.with_options(None, **options))
+        """An LNSNet weights file or training checkpoint; the inference options saved with it
+        (:meth:`save`), then ``options``, set :attr:`config`."""
+        from ..io.checkpoints import load_checkpoint
+
+        payload = load_checkpoint(path)
+        metadata = payload.get("metadata")
+        saved = metadata.get("inference_config") if isinstance(metadata, dict) else None
+        return cls(lnsnet_from_payload(payload, path), LNSNetConfig.with_options(None, **{**(saved or {}), **options}))
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the weights and the inference options atomically (refuses to replace a file unless ``overwrite``)."""

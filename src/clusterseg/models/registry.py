@@ -58,7 +58,7 @@ class ModelEntry:
     loader: str | None = None
 
 
-_LNSNET_LOADER = "clusterseg.models.lnsnet:load_lnsnet"
+_LNSNET_LOADER = "clusterseg.models.lnsnet_model:LNSNetModel.load"
 _SEM_LOADER = "clusterseg.models.spatial_embedding:SpatialEmbeddingModel.load"
 _SPWNET_LOADER = "clusterseg.unsupervised.spwnet:SPWNetModel.load"
 
@@ -172,7 +172,9 @@ def load_model(name_or_path: str | os.PathLike, *, cache: bool = True):
 
     Returns
     -------
-    The model: :class:`~clusterseg.nn.lnsnet.LNSNet`,
+    The model, with the protocol ``save(path)``, ``predict(image, ...)`` and
+    ``config``: :class:`~clusterseg.models.lnsnet_model.LNSNetModel` (its
+    network is ``.net``),
     :class:`~clusterseg.models.spatial_embedding.SpatialEmbeddingModel` or
     :class:`~clusterseg.unsupervised.spwnet.SPWNetModel`, in eval mode.
 

@@ -158,8 +158,9 @@ class SpatialEmbeddingModel(nn.Module):
         return self.net(x)
 
     # ------------------------------------------------------------------ I/O
+    @property
     def config(self) -> dict[str, Any]:
-        """Constructor arguments (JSON-friendly)."""
+        """Constructor arguments (JSON-friendly): the model's configuration, as saved with it."""
         return {
             "n_sigma": self.n_sigma,
             "n_classes": self.n_classes,
@@ -171,7 +172,7 @@ class SpatialEmbeddingModel(nn.Module):
 
     def checkpoint(self) -> dict[str, Any]:
         """Plain dict holding the weights, the configuration and the metadata."""
-        return model_checkpoint(CHECKPOINT_FORMAT, 1, self.config(), self.state_dict(), self.metadata)
+        return model_checkpoint(CHECKPOINT_FORMAT, 1, self.config, self.state_dict(), self.metadata)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the model to ``path`` atomically (refuses to replace a file unless ``overwrite``)."""
@@ -296,6 +297,10 @@ class SpatialEmbeddingModel(nn.Module):
         finally:
             self.train(was_training)
         return {"embedding": add_coordinates(offset, pixel_size=self.pixel_size), "sigma": sigma, "seed": seed}
+
+    def predict(self, image: np.ndarray, **options: Any) -> np.ndarray:
+        """Instance labels of one image (the model protocol); :meth:`segment` also returns their scores."""
+        return self.segment(image, **options)[0]
 
     def segment(
         self,

@@ -148,8 +148,9 @@ def superpixels(
         about +/-10 % of ``n_segments`` and may therefore keep a few smaller
         fragments.
     random_state : None, int or numpy.random.Generator, optional
-        Forwarded to learned methods that use randomness; the classical methods
-        are deterministic and ignore it.
+        Has no effect: every method here, LNSNet inference included, is
+        deterministic. Accepted so that code can switch between this function
+        and :func:`clusterseg.segment` (whose methods do use it).
     **kwargs
         Further keyword arguments of the method's function in
         :mod:`clusterseg.superpixels.classical` (e.g. ``max_num_iter`` for
@@ -225,8 +226,6 @@ def superpixels(
 
         if compactness is not None:
             kwargs["compactness"] = compactness
-        if random_state is not None:
-            kwargs["random_state"] = random_state
         # LNSNet merges fragments itself, with count control (it may keep a few
         # fragments below min_size to stay near n_segments): merging them again
         # here would undo that, so only connected components are relabelled below.

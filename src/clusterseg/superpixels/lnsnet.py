@@ -24,7 +24,7 @@ import torch
 
 from clusterseg.io.checkpoints import CheckpointError
 from clusterseg.models.lnsnet import LNSNetConfig
-from clusterseg.models.lnsnet_model import predict_superpixels
+from clusterseg.models.lnsnet_model import LNSNetModel, predict_superpixels
 from clusterseg.models.registry import WEIGHTS_DIR, model_info
 from clusterseg.models.registry import load_model as registry_load
 
@@ -49,9 +49,9 @@ def load_model(weights=None):
 
     Parameters
     ----------
-    weights : None, path or LNSNet
+    weights : None, path, LNSNet or LNSNetModel
         ``None`` loads the shipped weights; a path loads a weights file or a
-        training checkpoint; a module is used as is.
+        training checkpoint; a network (or a model's ``.net``) is used as is.
 
     Raises
     ------
@@ -62,6 +62,8 @@ def load_model(weights=None):
 
     if isinstance(weights, LNSNet):
         return weights.eval()
+    if isinstance(weights, LNSNetModel):
+        return weights.net.eval()
     path = Path(weights) if weights is not None else _DEFAULT_WEIGHTS
     if not path.is_file():
         hint = (
@@ -72,9 +74,9 @@ def load_model(weights=None):
         )
         raise FileNotFoundError(f"LNSNet weights not found: {path}{hint}")
     model = registry_load(path)
-    if not isinstance(model, LNSNet):
+    if not isinstance(model, LNSNetModel):
         raise CheckpointError(f"'{path}' holds a {type(model).__name__}, not LNSNet weights")
-    return model
+    return model.net
 
 
 def lnsnet_superpixels(
@@ -86,7 +88,6 @@ def lnsnet_superpixels(
     device: str | torch.device | None = None,
     channel_axis: int | None = -1,
     num_threads: int | None = None,
-    random_state: int | None = None,
     compactness: float | None = None,
     **options,
 ) -> np.ndarray:
@@ -101,7 +102,7 @@ def lnsnet_superpixels(
     n_segments : int
         Requested number of superpixels ``K``. The seed grid has
         ``rows x cols ~= K`` square cells; the returned count is close to ``K``.
-    weights : None, path or LNSNet
+    weights : None, path, LNSNet or LNSNetModel
         Model weights; ``None`` uses the weights shipped with clusterseg.
     config : LNSNetConfig, optional
         Inference options (default ``LNSNetConfig()``).
@@ -114,9 +115,6 @@ def lnsnet_superpixels(
         Default: the current ``torch.get_num_threads()``. On a machine whose
         cores are busy with other jobs, ``num_threads=1`` avoids threads
         waiting for each other (several times slower than one thread there).
-    random_state : int, optional
-        Accepted for API compatibility and ignored: inference and test-time
-        adaptation are deterministic.
     compactness : None
         Not supported (LNSNet learns its own trade-off); anything but ``None``
         raises ``ValueError``.
