@@ -296,6 +296,7 @@ def main(argv=None) -> int:
     p.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=list(METHODS))
     p.add_argument("--ablation", choices=("dsc", "spwnet"), default=None,
                    help="evaluate the hierarchy levers on one method's outputs instead")
+    p.add_argument("--only", nargs="+", default=None, metavar="ROW", help="ablation rows to evaluate (default all)")
     p.add_argument("--cache", default=None, help="folder for the ablation's per-image optimisation outputs")
     p.add_argument("--limit", type=int, default=None, help="first N val images (default all 100)")
     p.add_argument("--threads", type=int, default=1, help="torch/OpenCV threads per process")
@@ -315,6 +316,11 @@ def main(argv=None) -> int:
     md_path = RESULTS / f"unsupervised_bsds_{tag}.md"
     if args.ablation:
         names = HIERARCHY_ABLATION if args.ablation == "dsc" else SPWNET_ABLATION
+        if args.only:
+            unknown = [n for n in args.only if n not in names]
+            if unknown:
+                p.error(f"--only: unknown ablation rows {unknown}; known: {list(names)}")
+            names = [n for n in names if n in args.only]
         variants = {k: (HIERARCHY_ABLATION[k], "ctx") for k in names}
     else:
         variants = {m: METHODS[m] for m in args.methods}

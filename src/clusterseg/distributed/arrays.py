@@ -24,6 +24,9 @@ from .sources import as_dask_image
 
 __all__ = ["instances", "superpixels", "ID_STRIDE"]
 
+#: Largest side run through the network at once inside a chunk (larger chunks are tiled; memory).
+MAX_TILE = 4096
+
 #: Block-unique ids before the global relabelling: ``block_index * ID_STRIDE + local_id``.
 ID_STRIDE = 1 << 32
 
@@ -311,7 +314,9 @@ def instances(
         Torch threads per chunk task (1: one per worker thread, no
         oversubscription); ``None`` leaves torch's setting.
     **options
-        Passed to ``segment`` (``tta``, ``precision``, clustering thresholds...).
+        Passed to ``segment`` (``tta``, ``precision``, clustering thresholds...);
+        ``tile_size`` defaults to the padded chunk (one network pass per
+        chunk, at most :data:`MAX_TILE` pixels a side).
 
     Returns
     -------
@@ -339,6 +344,9 @@ def instances(
     else:  # the network's stride is 8: halos of whole cells keep every chunk on the full image's grid
         depth = _check_depth(overlap, chunks) + (-overlap) % 8
     depth = _check_depth(depth, chunks)
+    # one network pass per chunk (the largest padded chunk is chunks + 3 depth): tiling a chunk again
+    # would re-run the network on the tiles' overlaps (measured 2x the work at chunks 2048)
+    options = {"tile_size": min(MAX_TILE, chunks + 3 * depth), **options}
     blocks, tmp = _labels_per_chunk(image, chunks, depth, _instances_block, reference, options, torch_threads,
                                     out=out_path, client=client)
     return _finish(blocks, depth, merge=True, shift=0, min_fraction=min_fraction, client=client, out=out_path,
