@@ -117,6 +117,30 @@ def test_segment_writes_at_most_k_regions(tmp_path, method):
     assert (out / "blocks_colour.png").exists()
 
 
+def test_segment_writes_the_ucm_and_cuts_it_at_a_threshold(tmp_path):
+    import tifffile
+
+    from clusterseg.io import read_labels, write_image
+    from clusterseg.unsupervised import ucm_to_labels
+
+    image, _ = make_blocks_image(32, 48)
+    src = tmp_path / "blocks.png"
+    write_image(src, image)
+    out = tmp_path / "out"
+    args = ["segment", str(src), "-k", "4", "--max-iter", "8", "--ucm", "--no-colour", "--no-overlay"]
+    result = runner.invoke(app, [*args, "-t", "0.6", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    ucm = tifffile.imread(out / "blocks_ucm.tif")
+    assert ucm.shape == (65, 97) and ucm.dtype == np.float32 and ucm.min() >= 0
+    labels = read_labels(out / "blocks_labels.png")
+    assert np.array_equal(labels, ucm_to_labels(ucm, 0.6))
+    again = runner.invoke(app, [*args, "-o", str(tmp_path / "k")])  # no threshold: the level of K regions
+    assert again.exit_code == 0, again.output
+    assert read_labels(tmp_path / "k" / "blocks_labels.png").max() + 1 <= 4
+    bad = runner.invoke(app, ["segment", str(src), "-t", "-1", "-o", str(tmp_path / "bad")])
+    assert bad.exit_code == 2 and "--threshold" in bad.output
+
+
 def test_segment_unknown_method_is_a_clear_error(tmp_path):
     from clusterseg.io import write_image
 

@@ -196,9 +196,11 @@ def _write_scores(path: Path, labels, scores, *, overwrite: bool) -> Path:
 
 
 def _label_writes(
-    outputs: Dict[str, Path], image, labels, scores, *, overwrite: bool
+    outputs: Dict[str, Path], image, labels, scores, *, overwrite: bool, extra: Optional[Dict[str, object]] = None
 ) -> List[Tuple[Path, Callable]]:
-    """``(path, write)`` for each output of one image; images are rendered before anything is written."""
+    """``(path, write)`` for each output of one image; images are rendered before anything is written.
+
+    ``extra`` maps further output kinds to arrays written as they are (e.g. a float UCM as TIFF)."""
     from clusterseg.io import write_image, write_labels
     from clusterseg.visualize import label2rgb_random, overlay_boundaries
 
@@ -209,6 +211,8 @@ def _label_writes(
             write = functools.partial(write_labels, labels=labels, overwrite=overwrite)
         elif kind == "scores":
             write = functools.partial(_write_scores, labels=labels, scores=scores, overwrite=overwrite)
+        elif extra and kind in extra:
+            write = functools.partial(write_image, image=extra[kind], overwrite=overwrite)
         else:
             write = functools.partial(write_image, image=render[kind](), overwrite=overwrite)
         writes.append((path, write))
@@ -225,7 +229,9 @@ def _check_format(label_format: str) -> str:
 
 
 def _label_with_progress(progress: Progress, path: Path, image, label_image: Callable) -> tuple:
-    """``(labels, scores or None)`` of one image, with a progress bar of its own while it runs."""
+    """``(labels, scores or None, extra arrays)`` of one image, with a progress bar of its own while it runs.
+
+    ``label_image`` returns labels, ``(labels, scores)`` or ``(labels, scores, {kind: array})``."""
     inner = progress.add_task(f"  {path.name}", total=None)
 
     def report(done: int, total: int) -> None:
@@ -235,7 +241,8 @@ def _label_with_progress(progress: Progress, path: Path, image, label_image: Cal
         result = label_image(image, report)
     finally:
         progress.remove_task(inner)
-    return result if isinstance(result, tuple) else (result, None)
+    result = result if isinstance(result, tuple) else (result, None)
+    return result if len(result) == 3 else (*result, {})
 
 
 def _label_each_image(
@@ -245,6 +252,7 @@ def _label_each_image(
     what: str,
     background: bool = False,
     scores: bool = False,
+    extras: Optional[Dict[str, str]] = None,
     out: Path,
     label_format: str,
     overlay: bool,
@@ -255,7 +263,9 @@ def _label_each_image(
 
     ``report(done, total)`` drives a per-image progress bar for methods that optimise per image.
     With ``scores=True`` (instances: 0 is background, ``background=True``) ``label_image`` returns
-    ``(labels, scores)`` and the scores go to ``<name>_scores.csv``. See :data:`_BATCH_NOTES`.
+    ``(labels, scores)`` and the scores go to ``<name>_scores.csv``. ``extras`` (kind -> file
+    suffix) are further arrays ``label_image`` returns as ``(labels, scores, {kind: array})``.
+    See :data:`_BATCH_NOTES`.
     """
     from clusterseg.io import read_image
 
@@ -263,6 +273,7 @@ def _label_each_image(
                 "scores": "scores.csv"}
     wanted = {"labels": True, "overlay": overlay, "colour": colour, "scores": scores}
     kinds = {kind: suffix for kind, suffix in suffixes.items() if wanted[kind]}
+    kinds.update(extras or {})
 
     def outputs_of(name: str) -> Dict[str, Path]:
         return {kind: out / f"{name}_{suffix}" for kind, suffix in kinds.items()}
@@ -271,8 +282,8 @@ def _label_each_image(
         outputs = outputs_of(name)
         _require_free(outputs.values(), overwrite=overwrite)
         image = read_image(path)
-        labels, label_scores = _label_with_progress(progress, path, image, label_image)
-        written = _write_all(_label_writes(outputs, image, labels, label_scores, overwrite=overwrite))
+        labels, label_scores, extra = _label_with_progress(progress, path, image, label_image)
+        written = _write_all(_label_writes(outputs, image, labels, label_scores, overwrite=overwrite, extra=extra))
         count = int(labels.max()) + (0 if background else 1)
         progress.console.print(f"{path}: {count} {what} -> {written[0]}", markup=False, highlight=False)
 
@@ -400,15 +411,22 @@ def segment(
     superpixel_method: str = typer.Option("slic", "--superpixels", help="Over-segmentation the graph is built on."),
     max_iter: Optional[int] = typer.Option(None, "--max-iter", help="Optimisation budget (DSC iterations / SP-WNet steps)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the per-image optimisation."),
+    ucm: bool = typer.Option(False, "--ucm/--no-ucm", help="Also write the ultrametric contour map, <name>_ucm.tif (float32, BSDS (2H+1, 2W+1) layout)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", "-t", help="Regions = the contour map cut at this height (one scale for all images) instead of K regions."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
 ) -> None:
     """Unsupervised segmentation into at most K regions (per-image optimisation, no labels).
+
+    With --ucm or --threshold the regions come from the boundary hierarchy: its
+    ultrametric contour map cut at --threshold, or its level of K regions.
 
     Examples:
 
         clusterseg segment photo.jpg -k 6 -o out/
 
         clusterseg segment a.png b.png --method spwnet -k 8 -o out/
+
+        clusterseg segment photos/*.jpg --threshold 1.0 --ucm -o out/
     """
     from clusterseg.superpixels import METHODS as SUPERPIXEL_METHODS
     from clusterseg.unsupervised import METHODS, segment as segment_image
@@ -416,15 +434,30 @@ def segment(
     label_format = _check_format(label_format)
     _check_choice("--method", method, METHODS)
     _check_choice("--superpixels", superpixel_method.lower(), SUPERPIXEL_METHODS)
+    if threshold is not None and not threshold >= 0:
+        _fail(f"--threshold must be >= 0, got {threshold}")
+    options = dict(method=method, superpixel_method=superpixel_method, max_iter=max_iter, random_state=seed)
+
+    def label_image(image, report):
+        if not ucm and threshold is None:
+            return segment_image(image, n_segments=n_segments, progress=report, **options)
+        return _hierarchy_regions(image, n_segments, threshold, ucm, progress=report, **options)
+
     _label_each_image(
-        images,
-        lambda image, report: segment_image(
-            image, n_segments=n_segments, method=method, superpixel_method=superpixel_method,
-            max_iter=max_iter, random_state=seed, progress=report,
-        ),
-        what="regions", out=out, label_format=label_format, overlay=overlay, colour=colour,
-        overwrite=overwrite,
+        images, label_image, what="regions", extras={"ucm": "ucm.tif"} if ucm else None, out=out,
+        label_format=label_format, overlay=overlay, colour=colour, overwrite=overwrite,
     )
+
+
+def _hierarchy_regions(image, n_segments: int, threshold: Optional[float], keep_ucm: bool, **options) -> tuple:
+    """``(labels, None, {"ucm": map})``: the boundary hierarchy cut at ``threshold``, or its level of K regions."""
+    import numpy as np
+
+    from clusterseg.unsupervised import segment_hierarchy, ucm_to_labels
+
+    levels, ucm_map = segment_hierarchy(image, (n_segments,), return_ucm=True, **options)
+    labels = levels[n_segments] if threshold is None else ucm_to_labels(ucm_map, threshold)
+    return labels, None, ({"ucm": ucm_map.astype(np.float32)} if keep_ucm else {})
 
 
 @app.command("segment-sequence")
