@@ -223,17 +223,17 @@ HIERARCHY_ABLATION = {
     "ucm: no texture cue (learned embedding)": functools.partial(_ablate_ucm, texture=False),
     "ucm: no class-probability gradient": functools.partial(_ablate_ucm, probability_weight=0.0),
     "ucm: learning-free (neither learned cue)": functools.partial(_ablate_ucm, texture=False, probability_weight=0.0),
-    "ucm: + spectral globalisation (weight 0.5)": functools.partial(_ablate_ucm, spectral_weight=0.5),
-    "ucm: histogram weight 0.5": functools.partial(_ablate_ucm, histogram_weight=0.5),
-    "ucm: + globalisation 0.5, histogram weight 0.5 (best on 24 train images)": functools.partial(
-        _ablate_ucm, spectral_weight=0.5, histogram_weight=0.5),
+    "ucm: no spectral globalisation": functools.partial(_ablate_ucm, spectral_weight=0.0),
+    "ucm: histogram weight 1/3": functools.partial(_ablate_ucm, histogram_weight=1.0 / 3.0),
+    "ucm: neither (previous defaults)": functools.partial(_ablate_ucm, spectral_weight=0.0,
+                                                          histogram_weight=1.0 / 3.0),
     "ucm: no colour-histogram term": functools.partial(_ablate_ucm, histogram_weight=0.0),
     "ucm: no small-region prior": functools.partial(_ablate_ucm, area_fraction=0.0),
     "ucm: base = class-map regions": functools.partial(_ablate_ucm, base=_class_regions),
     "ucm: base = LNSNet 1000 superpixels": functools.partial(_ablate_ucm, base=_lnsnet_base),
     "Ward on class-map regions (previous levels)": _ablate_ward,
 }
-SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: + spectral globalisation (weight 0.5)",
+SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: neither (previous defaults)",
                    "ucm: no texture cue (learned embedding)",
                    "ucm: no class-probability gradient", "ucm: learning-free (neither learned cue)",
                    "Ward on class-map regions (previous levels)")
