@@ -145,7 +145,7 @@ def volume_job(volume: Path, model_path: Path, out: Path):
             shutil.rmtree(out)
         cd.segment_frames(str(volume), str(model_path), client=client, out=str(out))
         labels = zarr.open_array(str(out), mode="r")
-        return {"classes": int(len(np.unique(np.asarray(labels[::16]))))}
+        return {"classes_used": int(len(np.unique(np.asarray(labels[::16]))))}
     return job
 
 
@@ -194,16 +194,21 @@ def fit_volume_model(volume: Path, model_path: Path) -> float:
 
 
 # ------------------------------------------------------------------ report
+def runs_table(rows: list[dict], rate_name: str, amount: float, last: str) -> list[str]:
+    """Rows per worker count: wall time, ``amount / seconds`` as ``rate_name``, speed-up, memory, ``last``."""
+    base = rows[0]["seconds"]
+    return markdown_table(
+        ["workers", "wall s", rate_name, "speed-up", "peak MB / worker", last.replace("_", " ")],
+        [[r["workers"], f"{r['seconds']:.0f}", f"{amount / r['seconds']:.2f}", f"{base / r['seconds']:.2f}x",
+          f"{r['peak_mb']:.0f}", r[last]] for r in rows])
+
+
 def report(args, mosaic_rows, agreement, volume_rows, fit_seconds) -> str:
     mpx = args.size * args.size / 1e6
     lines = header_lines("clusterseg.distributed on a dask LocalCluster", threads=1) + [""]
     lines += [f"## Mosaic: {args.size} x {args.size} DSB2018 test images in Zarr ({mpx:.0f} Mpx), "
               f"`distributed.instances`, chunks {CHUNKS}, model dsb2018-nuclei", ""]
-    base = mosaic_rows[0]["seconds"]
-    lines += markdown_table(
-        ["workers", "wall s", "Mpx / s", "speed-up", "peak MB / worker", "objects"],
-        [[r["workers"], f"{r['seconds']:.0f}", f"{mpx / r['seconds']:.2f}", f"{base / r['seconds']:.2f}x",
-          f"{r['peak_mb']:.0f}", r["objects"]] for r in mosaic_rows])
+    lines += runs_table(mosaic_rows, "Mpx / s", mpx, "objects")
     lines += ["", f"Agreement with in-process tiled inference (`clusterseg.instances(tile_size=1024)`) on a "
               f"{agreement['crop']} crop around a chunk corner, objects touching the crop border excluded: "
               f"DSB accuracy {agreement['acc50']:.3f} at IoU 0.5, {agreement['acc90']:.3f} at IoU 0.9 "
@@ -212,11 +217,7 @@ def report(args, mosaic_rows, agreement, volume_rows, fit_seconds) -> str:
     lines += [f"## Volume: {args.depth} x 1024 x 1024 synthetic three-phase volume in Zarr ({vmpx:.0f} Mpx), "
               f"`distributed.segment_frames` (SP-WNet, 8 classes, fitted on 4 slices for {FIT_EPOCHS} epochs in "
               f"{fit_seconds:.0f} s with 2 threads)", ""]
-    base = volume_rows[0]["seconds"]
-    lines += markdown_table(
-        ["workers", "wall s", "slices / s", "speed-up", "peak MB / worker", "classes used"],
-        [[r["workers"], f"{r['seconds']:.0f}", f"{args.depth / r['seconds']:.2f}", f"{base / r['seconds']:.2f}x",
-          f"{r['peak_mb']:.0f}", r["classes"]] for r in volume_rows])
+    lines += runs_table(volume_rows, "slices / s", args.depth, "classes_used")
     lines += ["", "- Workers: `LocalCluster(processes=True, threads_per_worker=1)`, one torch thread per task; "
               "wall time includes starting the computation, writing the output Zarr and (instances) the "
               "global normalisation sample, border matching and relabelling, not the cluster start-up.",
