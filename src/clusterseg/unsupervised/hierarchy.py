@@ -8,8 +8,8 @@ two places:
    gradients of Martin et al. [1]_ plus a *texture* gradient whose words are
    k-means clusters of the learned per-pixel embedding
    (:func:`clusterseg.contours.pb_contours`), plus the gradient magnitude of
-   the class probabilities, plus the spectral globalisation of that local
-   map (the "sPb" of [2]_,
+   the class probabilities; optionally (``spectral_weight``) plus the
+   spectral globalisation of that local map (the "sPb" of [2]_,
    :mod:`clusterseg.graph.globalisation`), which keeps outlines that
    partition the whole image and damps texture edges.
 2. **Merging**: fine regions (the watershed basins of that map, so that
@@ -69,21 +69,22 @@ class HierarchyOptions:
     spectral_weight : float
         Weight of the globalised boundary (:func:`clusterseg.graph.globalisation.spectral_boundary`
         of the local map, divided by its 99th percentile in the image and
-        clipped at 1.5) added to the local map (0 off). Chosen with
-        ``histogram_weight=0.5`` on 24 train images (PRI ODS 0.831 -> 0.841);
-        on the 100 val images it moves SC / PRI / VI at ODS from 0.570 / 0.792
-        / 1.688 to 0.580 / 0.798 / 1.683 (docs/unsupervised_hierarchy.md).
+        clipped at 1.5) added to the local map (0: off, the default). With
+        ``histogram_weight=0.5`` it raised PRI ODS on 24 train images (0.831
+        -> 0.841) but, in a fresh run on the 100 val images, moved PRI ODS by
+        +0.003 (DSC) and -0.003 (SP-WNet) and worsened the OIS numbers, for
+        4 s more per image (docs/unsupervised_hierarchy.md).
     n_eigenvectors : int
         Eigenvectors of the globalisation.
     """
 
     texture: bool = True
     probability_weight: float = 1.0 / 3.0
-    histogram_weight: float = 0.5
+    histogram_weight: float = 1.0 / 3.0
     area_fraction: float = 0.02
     n_words: int = 16
     histogram_words: int = 32
-    spectral_weight: float = 0.5
+    spectral_weight: float = 0.0
     n_eigenvectors: int = 16
 
 
