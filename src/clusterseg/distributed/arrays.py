@@ -345,7 +345,7 @@ def instances(
         depth = _check_depth(overlap, chunks) + (-overlap) % 8
     depth = _check_depth(depth, chunks)
     # one network pass per chunk (the largest padded chunk is chunks + 3 depth): tiling a chunk again
-    # would re-run the network on the tiles' overlaps (measured 2x the work at chunks 2048)
+    # runs the network on 9 overlapping 1024 tiles per 2048 chunk: about twice the pixels of one pass
     options = {"tile_size": min(MAX_TILE, chunks + 3 * depth), **options}
     blocks, tmp = _labels_per_chunk(image, chunks, depth, _instances_block, reference, options, torch_threads,
                                     out=out_path, client=client)
