@@ -111,7 +111,7 @@ def boundary_cues(rgb: np.ndarray, embedding: np.ndarray | None = None, probabil
 def combine_cues(cues: dict[str, np.ndarray], options: HierarchyOptions | None = None, *,
                  random_state: int | None = 0) -> np.ndarray:
     """Boundary map: mean of the half-disc cues (texture if enabled) + weighted probability gradient,
-    then + the weighted globalisation of that local map."""
+    then, with ``spectral_weight``, + the weighted globalisation of that local map."""
     opt = options or HierarchyOptions()
     names = ["brightness", "colour"] + (["texture"] if opt.texture and "texture" in cues else [])
     boundary = sum(cues[k] for k in names) / len(names)
