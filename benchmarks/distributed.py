@@ -157,7 +157,7 @@ def crop_agreement(image: Path, labels: Path, size: int, intensity_range) -> dic
     from clusterseg.metrics import dsb_score
     from skimage.segmentation import clear_border
 
-    centre = min(size // 2, CHUNKS) if size > CHUNKS else size // 2
+    centre = min(size // 2, CHUNKS)  # a chunk corner when the mosaic has one
     half = min(1024, centre)
     window = (slice(centre - half, centre + half),) * 2
     crop = np.asarray(zarr.open_array(str(image), mode="r")[window])
@@ -184,13 +184,14 @@ def fit_volume_model(volume: Path, model_path: Path) -> float:
     picks = np.linspace(0, z.shape[0] - 1, 4).round().astype(int)
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
-    t0 = time.perf_counter()
-    model = fit_sequence_model(np.stack([z[int(k)] for k in picks]), 8, train_on=4, channel_axis=None,
-                               epochs=FIT_EPOCHS)
-    model.save(model_path, overwrite=True)
-    seconds = time.perf_counter() - t0
-    torch.set_num_threads(previous)
-    return seconds
+    try:
+        t0 = time.perf_counter()
+        model = fit_sequence_model(np.stack([z[int(k)] for k in picks]), 8, train_on=4, channel_axis=None,
+                                   epochs=FIT_EPOCHS)
+        model.save(model_path, overwrite=True)
+        return time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ------------------------------------------------------------------ report

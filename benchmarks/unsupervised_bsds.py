@@ -247,10 +247,16 @@ def _init_state(ablation, cache, limit, threads, variant_names, done) -> None:
     from clusterseg.datasets import bsds500
 
     set_threads(threads)
-    table = HIERARCHY_ABLATION if ablation else METHODS
-    variants = {v: (table[v], "ctx") if ablation else table[v] for v in variant_names}
-    _STATE.update(ablation=ablation, cache=cache, data=bsds500(split="val", limit=limit), variants=variants,
+    _STATE.update(ablation=ablation, cache=cache, data=bsds500(split="val", limit=limit), variants=variant_names,
                   done=done)
+
+
+def _segmentations(variant: str, rgb, ctx):
+    """The swept segmentations of one variant: an ablation row on the shared context, or a method."""
+    if ctx is not None:
+        return HIERARCHY_ABLATION[variant](ctx)
+    fn, kw = METHODS[variant]
+    return fn(rgb, **kw) if kw is not None else fn(rgb)
 
 
 def _evaluate_image(i: int):
@@ -261,7 +267,7 @@ def _evaluate_image(i: int):
     ablation = _STATE["ablation"]
     ctx = ImageContext(ablation, rgb, iid, _STATE["cache"]) if ablation else None
     results, failed = [], {}
-    for v, (fn, kw) in _STATE["variants"].items():
+    for v in _STATE["variants"]:
         if (v, iid) in _STATE["done"]:
             results.append((v, _STATE["done"][(v, iid)], False))
             continue
@@ -269,7 +275,7 @@ def _evaluate_image(i: int):
             ctx.cues  # shared by all variants: not part of any variant's time
         t0 = time.perf_counter()
         try:
-            segs = fn(ctx) if ctx is not None else (fn(rgb, **kw) if kw is not None else fn(rgb))
+            segs = _segmentations(v, rgb, ctx)
         except (ImportError, ValueError, NotImplementedError, OSError) as exc:
             failed[v] = f"{type(exc).__name__}: {exc}"
             continue
@@ -322,9 +328,11 @@ def main(argv=None) -> int:
             if unknown:
                 p.error(f"--only: unknown ablation rows {unknown}; known: {list(names)}")
             names = [n for n in names if n in args.only]
-        variants = {k: (HIERARCHY_ABLATION[k], "ctx") for k in names}
+        variants = list(names)
     else:
-        variants = {m: METHODS[m] for m in args.methods}
+        if args.only:
+            p.error("--only selects rows of an ablation: give --ablation dsc or --ablation spwnet")
+        variants = list(args.methods)
     done: dict[tuple[str, str], dict] = {}
     if args.resume and raw_path.exists():
         with gzip.open(raw_path, "rt") as fh:
@@ -342,7 +350,7 @@ def main(argv=None) -> int:
     per = {v: [] for v in variants}
     secs = {v: [] for v in variants}
     skipped = {}
-    state = (args.ablation, args.cache, args.limit, args.threads, list(variants), done)
+    state = (args.ablation, args.cache, args.limit, args.threads, variants, done)
     with _image_pool(args.workers, state) as imap:
         for i, iid, results, failed in imap(_evaluate_image, range(n_img)):
             skipped.update(failed)

@@ -89,3 +89,10 @@ def test_combine_cues_adds_the_globalised_map_only_when_weighted():
     added = full - local
     assert added.min() >= 0 and added.max() <= 0.75 + 1e-6
     assert added[10, 12] > added[10, 3]
+
+
+@pytest.mark.parametrize("field, value", [("spectral_weight", -0.5), ("histogram_weight", float("nan")),
+                                          ("n_eigenvectors", 0), ("n_words", 0)])
+def test_hierarchy_options_name_a_bad_field(field, value):
+    with pytest.raises(ValueError, match=f"HierarchyOptions.{field}"):
+        HierarchyOptions(**{field: value})

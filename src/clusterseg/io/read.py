@@ -474,6 +474,7 @@ class FrameSequence(Sequence):
 
     def __init__(self, paths: Sequence[PathLike]):
         self.paths: list[Path] = [Path(p) for p in paths]
+        self._common_size: tuple[int, int] | None = None  # set by check_same_size
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -499,9 +500,8 @@ class FrameSequence(Sequence):
         The answer is kept, so that the several steps of one call
         (training, then segmenting every frame) read the headers once.
         """
-        checked = getattr(self, "_common_size", None)
-        if checked is not None:
-            return checked
+        if self._common_size is not None:
+            return self._common_size
         first = image_size(self.paths[0])
         for path in self.paths[1:]:
             size = image_size(path)

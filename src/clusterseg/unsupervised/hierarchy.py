@@ -87,6 +87,14 @@ class HierarchyOptions:
     spectral_weight: float = 0.0
     n_eigenvectors: int = 16
 
+    def __post_init__(self) -> None:
+        for name in ("probability_weight", "histogram_weight", "area_fraction", "spectral_weight"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"HierarchyOptions.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("n_words", "histogram_words", "n_eigenvectors"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"HierarchyOptions.{name} must be >= 1, got {getattr(self, name)}")
+
 
 def probability_gradient(probabilities: np.ndarray, shape: tuple[int, int], sigmas=(1.0, 2.0)) -> np.ndarray:
     """Gaussian gradient magnitude of (K, h, w) class probabilities at ``shape``, averaged over ``sigmas``."""
