@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..nn.lnsnet import LNSNet
-from ..nn.precision import autocast
+from ..nn.precision import autocast, resolve_precision
 from .lnsnet import LNSNetConfig, lnsnet_from_payload, save_lnsnet_weights
 
 __all__ = ["LNSNetModel", "predict_superpixels"]
@@ -112,12 +112,12 @@ def predict_superpixels(model: LNSNet, rgb: np.ndarray, n_segments: int, device,
         model = copy.deepcopy(model).to(dev)
     del rgb
     with torch.inference_mode():
-        with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time
-            if h * w > _TILED_PIXELS:
-                z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w))
-            else:
-                z = model.fem.forward_inference(x)
-        z = z.float()
+        if h * w > _TILED_PIXELS:
+            with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time
+                z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w)).float()
+        else:
+            bf16 = resolve_precision(cfg.precision, dev) == "bfloat16"
+            z = model.fem.forward_inference(x, torch.bfloat16 if bf16 else torch.float32)
         del x
         grid, rows, cols, seeds = model.place_seeds(z, n_segments, cfg.seed_layer)
         labels = cluster_pixels(z, seeds, grid, int(cfg.refine_steps), cfg.spatial_weight, cfg.assignment, rows,

@@ -256,8 +256,8 @@ class LocalAssigner:
         self.cached = grid.n_seeds * hm * wm * c_all <= max_cached
         self._best = self._last = None
         self._totals = None  # (best, sums, counts) of the last cluster_sums, updated incrementally
+        self.z, self.extra = z, extra
         if not self.cached:  # tiled fallback, without concatenating the whole images
-            self.z, self.extra = z, extra
             return
         flat = (rtable[:, None, :, None] * w + ctable[None, :, None, :]).reshape(-1)  # (rows, cols, Hm, Wm)
         self.zc_t = torch.empty((grid.n_seeds, c_all, hm * wm), device=z.device, dtype=z.dtype)  # (K, C, M)
@@ -294,14 +294,22 @@ class LocalAssigner:
     @torch.no_grad()
     def assign(self, seed_feats: torch.Tensor) -> None:
         """Assign every pixel to its nearest candidate seed; read the result with :meth:`labels`
-        or :meth:`cluster_sums` (the cached layout maps labels back to pixels only when asked)."""
+        or :meth:`cluster_sums` (the cached layout maps labels back to pixels only when asked).
+
+        ``seed_feats`` (K, C') may have fewer columns than the pixel features:
+        the missing ones count as zero (with ``|z|^2`` left out of the
+        comparison, those pixel channels are then ignored), and are skipped.
+        """
+        n_all = self.z.shape[1] + (0 if self.extra is None else self.extra.shape[1])
+        if seed_feats.shape[1] < n_all and not self.cached:
+            seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], n_all - seed_feats.shape[1])], 1)
         if not self.cached:
             self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
             return
         nb = seed_feats[self.ids]  # (K, R, C)
         # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
         sq = (nb * nb).sum(-1).masked_fill(self.invalid, float("inf"))[:, :, None]
-        d = torch.baddbmm(sq, nb, self.zc_t, alpha=-2.0)  # (K, R, M)
+        d = torch.baddbmm(sq, nb, self.zc_t[:, : nb.shape[2]], alpha=-2.0)  # (K, R, M)
         self._best = d.min(1).indices  # first minimum; ten times faster than argmin over a strided dim on CPU
         self._last = None
 
@@ -330,10 +338,14 @@ class LocalAssigner:
             return label_sums(parts, self.labels(), n_seeds)
         if self._best is None:
             raise RuntimeError("no assignment yet: call assign() first")
-        if self._totals is None:
+        moved = None
+        if self._totals is not None:
+            moved = (self._best != self._totals[0]) & (self.slot_weight[:, 0] > 0)
+        # moving pixels one by one beats summing them all while fewer than about a tenth moved
+        if moved is None or int(moved.sum()) * 10 > moved.numel():
             sums, counts = self._full_sums()
         else:
-            sums, counts = self._moved_sums(*self._totals)
+            sums, counts = self._moved_sums(moved, *self._totals)
         self._totals = (self._best, sums, counts)
         return sums, counts
 
@@ -347,9 +359,10 @@ class LocalAssigner:
         counts = self.zc_t.new_zeros(self.grid.n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
         return sums, counts
 
-    def _moved_sums(self, before: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor):
-        """``sums`` and ``counts`` of the assignment ``before`` (K, M) updated to the current one (new tensors)."""
-        cell, slot = torch.nonzero((self._best != before) & (self.slot_weight[:, 0] > 0), as_tuple=True)
+    def _moved_sums(self, moved: torch.Tensor, before: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor):
+        """``sums`` and ``counts`` of the assignment ``before`` (K, M) updated to the current one (new tensors);
+        ``moved`` marks the pixels whose seed changed."""
+        cell, slot = torch.nonzero(moved, as_tuple=True)
         if cell.numel() == 0:
             return sums, counts
         feats = self.zc_t[cell, :, slot]  # (P, C) features of the moved pixels
@@ -462,9 +475,11 @@ def cluster_pixels(
                             memory_format=torch.channels_last)
         torch.cat(parts, 1, out=extra)
         fallback = torch.cat([seed_feats] + at_seeds, 1)
-        # the first pass gives the seeds zero extra features: since the per-pixel
-        # |z|^2 term is omitted from the comparison, it then ignores those channels
-        seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], extra.shape[1])], 1)
+        if assignment == "global":
+            # the first pass gives the seeds zero extra features: since the per-pixel
+            # |z|^2 term is omitted from the comparison, it then ignores those channels
+            # (LocalAssigner.assign does the same for seed features without them)
+            seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], extra.shape[1])], 1)
     features = [z] if extra is None else [z, extra]
     if assignment == "global":
         zg = torch.cat(features, 1)
