@@ -113,7 +113,8 @@ def predict_superpixels(model: LNSNet, rgb: np.ndarray, n_segments: int, device,
     del rgb
     with torch.inference_mode():
         if h * w > _TILED_PIXELS:
-            with autocast(dev, cfg.precision):  # the embedder's convolutions dominate the time
+            # plain autocast would round the position channels too: bfloat16 only when asked for
+            with autocast(dev, "float32" if cfg.precision == "auto" else cfg.precision):
                 z = model.fem.forward_tiled(x, tile_rows=max(16, 1_000_000 // w)).float()
         else:
             bf16 = resolve_precision(cfg.precision, dev) == "bfloat16"
