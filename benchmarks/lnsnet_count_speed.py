@@ -1,20 +1,26 @@
-"""LNSNet count control and speed against scikit-image SLIC on BSDS500 val.
+"""LNSNet speed per core against scikit-image SLIC, count control and quality at matched counts.
 
-For every K the actual number of superpixels returned by
-``superpixels(..., method="lnsnet")`` is compared with K (min / mean / max of
-the ratio over the images), and the median time per image is measured for
-LNSNet (local and, optionally, global assignment) and ``skimage.segmentation.slic``
-in the same process, alternating image by image (``--threads`` torch threads; ``--bf16``
-adds the default LNSNet under bfloat16 autocast).
+Timing: for every torch thread count of ``--threads`` and every K, LNSNet
+(``lnsnet_superpixels`` with its defaults, ``precision="auto"``, and with
+``precision="float32"``) and ``skimage.segmentation.slic`` called directly on
+the uint8 image run alternately, image by image, in one process; each time is
+the fastest of ``--repeats`` calls, then the median over the images. Ratios are
+LNSNet's median over SLIC's median from the same loop.
+
+Quality: ASA, BR and UE (best over the human ground truths, mean over the
+images) and the actual counts on the first ``--quality-images`` val images,
+for both precisions, beside the LNSNet rows of the committed
+``superpixels_bsds_val.json`` (the previous code, same protocol) when present.
 
 Run::
 
-    PYTHONPATH=src python benchmarks/lnsnet_count_speed.py --n-val 20
+    PYTHONPATH=src python benchmarks/lnsnet_count_speed.py
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -24,85 +30,146 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lnsnet_common import load_samples, machine, now  # noqa: E402
+from lnsnet_common import evaluate, load_samples, machine, now  # noqa: E402
 
-KS = [50, 100, 200, 300, 400, 600, 800, 1000, 1500, 2000]
+KS = [100, 200, 400, 600, 1000]
+PREVIOUS = Path(__file__).resolve().parent / "results" / "superpixels_bsds_val.json"
+
+
+def fastest(fn, image, repeats: int):
+    """Fastest of ``repeats`` calls (transient load from other processes only ever adds time) and the output."""
+    best, out = float("inf"), None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn(image)
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+def time_one_k(k: int, images, model, repeats: int) -> dict:
+    """Median ms of LNSNet (auto, float32) and SLIC at one K, and the count ratios of the default."""
+    from skimage.segmentation import slic
+
+    from clusterseg.superpixels.lnsnet import lnsnet_superpixels
+
+    methods = {
+        "auto": lambda im: lnsnet_superpixels(im, k, weights=model),
+        "float32": lambda im: lnsnet_superpixels(im, k, weights=model, precision="float32"),
+        "slic": lambda im: slic(im, n_segments=k, start_label=0),
+    }
+    for fn in methods.values():  # untimed warm-up at this K: allocator and thread pool settle
+        fn(images[0])
+    times = {name: [] for name in methods}
+    counts = []
+    for image in images:
+        for name, fn in methods.items():
+            secs, labels = fastest(fn, image, repeats)
+            times[name].append(secs)
+            if name == "auto":
+                counts.append((int(labels.max()) + 1) / k)
+    row = {name: 1000 * float(np.median(t)) for name, t in times.items()}
+    row["count_ratios"] = counts
+    return row
+
+
+def quality(samples, ks, model) -> dict:
+    """``{precision: {k: metrics}}`` of LNSNet on uint8 images."""
+    from clusterseg.superpixels.lnsnet import lnsnet_superpixels
+
+    images = [(np.round(rgb * 255).astype(np.uint8), gts) for rgb, gts in samples]
+    return {
+        p: evaluate(lambda im, k, p=p: lnsnet_superpixels(im, k, weights=model, precision=p), images, ks)
+        for p in ("float32", "auto")
+    }
+
+
+def previous_rows(ks) -> dict:
+    if not PREVIOUS.is_file():
+        return {}
+    rows = json.loads(PREVIOUS.read_text()).get("rows", {})
+    return {k: rows[f"lnsnet|{k}"] for k in ks if f"lnsnet|{k}" in rows}
+
+
+def speed_lines(timings: dict) -> list[str]:
+    lines = [
+        "| torch threads | K | actual/K min | mean | max | LNSNet ms | float32 ms | skimage SLIC ms "
+        "| **LNSNet / SLIC** | float32 / SLIC |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for threads, rows in timings.items():
+        for k, r in rows.items():
+            c = np.array(r["count_ratios"])
+            lines.append(
+                f"| {threads} | {k} | {c.min():.3f} | {c.mean():.3f} | {c.max():.3f} | {r['auto']:.0f} | "
+                f"{r['float32']:.0f} | {r['slic']:.0f} | **{r['auto'] / r['slic']:.2f}** | {r['float32'] / r['slic']:.2f} |"
+            )
+    return lines
+
+
+def quality_lines(scores: dict, previous: dict, n_images: int) -> list[str]:
+    lines = [
+        f"Quality on the first {n_images} val images (ASA, BR at 2 px, UE; best over the ground truths, mean over "
+        "the images). 'previous': the LNSNet rows of `superpixels_bsds_val.json` (the code before these speed "
+        "changes, float32, same images and protocol when all 100 are used).",
+        "",
+        "| K | count auto | ASA auto | ASA float32 | ASA previous | BR auto | BR float32 | BR previous "
+        "| UE auto | UE float32 | UE previous | max abs diff auto vs float32 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for k, a in scores["auto"].items():
+        f, p = scores["float32"][k], previous.get(k, {})
+        diff = max(abs(a[m] - f[m]) for m in ("asa", "br", "ue"))
+        prev = {m: (f"{p[m]:.4f}" if m in p else "-") for m in ("asa", "br", "ue")}
+        lines.append(
+            f"| {k} | {a['count']:.0f} | {a['asa']:.4f} | {f['asa']:.4f} | {prev['asa']} | {a['br']:.4f} | "
+            f"{f['br']:.4f} | {prev['br']} | {a['ue']:.4f} | {f['ue']:.4f} | {prev['ue']} | {diff:.4f} |"
+        )
+    return lines
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--n-val", type=int, default=20)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n-val", type=int, default=20, help="images timed")
     ap.add_argument("--ks", type=int, nargs="+", default=KS)
-    ap.add_argument("--weights", default=None, help="default: the shipped weights")
-    ap.add_argument("--global-ks", type=int, nargs="*", default=[100, 400], help="K values also timed with assignment='global'")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts timed")
     ap.add_argument("--repeats", type=int, default=3, help="calls per image and method; the fastest is kept")
-    ap.add_argument("--bf16", action="store_true", help="also time the default with precision='bfloat16'")
+    ap.add_argument("--quality-images", type=int, default=100, help="val images for the quality table (0: skip)")
+    ap.add_argument("--weights", default=None, help="default: the shipped weights")
     ap.add_argument("--out", default="benchmarks/results/lnsnet_count_speed.md")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    from skimage.segmentation import slic
-
-    from clusterseg.superpixels.lnsnet import lnsnet_superpixels, load_model
+    from clusterseg.nn.precision import resolve_precision
+    from clusterseg.superpixels.lnsnet import load_model
 
     model = load_model(args.weights)
     # users hand both methods the uint8 image as read from disk
-    samples = [(np.round(rgb * 255).astype(np.uint8), gts) for rgb, gts in load_samples("val", limit=args.n_val)]
-    lnsnet_superpixels(samples[0][0], 100, weights=model)  # warm-up
-    rows = []
-    for k in args.ks:
-        ratios, t_l, t_s, t_g, t_1, t_b = [], [], [], [], [], []
-
-        def timed(fn, rgb):
-            """Fastest of ``--repeats`` calls: transient load from other processes only ever adds time."""
-            best, out = float("inf"), None
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                out = fn(rgb)
-                best = min(best, time.perf_counter() - t)
-            return best, out
-
-        # untimed warm-up at this K (allocator and thread pool settle; the first K measured slow otherwise)
-        lnsnet_superpixels(samples[0][0], k, weights=model)
-        lnsnet_superpixels(samples[0][0], k, weights=model, refine_steps=0)
-        slic(samples[0][0], n_segments=k, start_label=0)
-        for rgb, _ in samples:
-            secs, lab = timed(lambda im: lnsnet_superpixels(im, k, weights=model), rgb)
-            t_l.append(secs)
-            ratios.append((lab.max() + 1) / k)
-            t_1.append(timed(lambda im: lnsnet_superpixels(im, k, weights=model, refine_steps=0), rgb)[0])
-            t_s.append(timed(lambda im: slic(im, n_segments=k, start_label=0), rgb)[0])
-            if args.bf16:
-                t_b.append(timed(lambda im: lnsnet_superpixels(im, k, weights=model, precision="bfloat16"), rgb)[0])
-            if k in args.global_ks:
-                t_g.append(timed(lambda im: lnsnet_superpixels(im, k, weights=model, assignment="global"), rgb)[0])
-        r = np.array(ratios)
-        rows.append((k, r.min(), r.mean(), r.max(), 1000 * np.median(t_l), 1000 * np.median(t_s),
-                     1000 * np.median(t_g) if t_g else float("nan"), 1000 * np.median(t_1),
-                     1000 * np.median(t_b) if t_b else float("nan")))
-        print(rows[-1], flush=True)
-    cmd = "PYTHONPATH=src python benchmarks/lnsnet_count_speed.py " + " ".join(sys.argv[1:])
+    images = [np.round(rgb * 255).astype(np.uint8) for rgb, _ in load_samples("val", limit=args.n_val)]
+    timings = {}
+    for threads in args.threads:
+        torch.set_num_threads(threads)
+        timings[threads] = {k: time_one_k(k, images, model, args.repeats) for k in args.ks}
+        print(speed_lines({threads: timings[threads]})[2:], flush=True)
+    load = os.getloadavg()[0]
+    torch.set_num_threads(max(args.threads))
     lines = [
-        "# LNSNet: count control and speed", "",
-        f"Command: `{cmd}`  ", f"Machine: {machine()}, load average {os.getloadavg()[0]:.1f} at the end (other jobs on the "
-        "cores make absolute times noisy; LNSNet and SLIC are timed alternately on the same images)  ", f"Date: {now()}  ",
-        f"Images: first {len(samples)} BSDS500 val images (481x321 / 321x481). Weights: {args.weights or 'shipped default'}.", "",
-        "LNSNet: the default (single pass + centre updates, local assignment); 'single pass': `refine_steps=0`; "
-        "'global': the paper's N x K assignment. Each time is the fastest of "
-        f"{args.repeats} calls on the image (methods alternate image by image), then the median over the images; "
-        "ratios are LNSNet's median over SLIC's median.", "",
-        "| K | actual/K min | actual/K mean | actual/K max | LNSNet ms (median) | skimage SLIC ms (median) "
-        "| LNSNet / SLIC | single pass ms | single pass / SLIC | global ms (median) | bf16 ms | bf16 / SLIC |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "# LNSNet: speed per core against scikit-image SLIC, count control, quality", "",
+        f"Command: `PYTHONPATH=src python benchmarks/lnsnet_count_speed.py {' '.join(sys.argv[1:])}`  ",
+        f"Machine: {machine()}; load average {load:.1f} after the timing  ",
+        f"Date: {now()}  ",
+        f"Timed: first {len(images)} BSDS500 val images (481x321 / 321x481), uint8 as read from disk. "
+        f"Weights: {args.weights or 'shipped default'}. 'auto' precision here: {resolve_precision('auto')}.", "",
+        "Each time is the fastest of "
+        f"{args.repeats} calls on the image, methods alternating image by image in one process, then the median "
+        "over the images; ratios come from the same loop. SLIC is `skimage.segmentation.slic(image, n_segments=K, "
+        "start_label=0)` (single-threaded whatever the torch setting). LNSNet: `lnsnet_superpixels(image, K)` "
+        "with its defaults (single pass + 5 centre updates, precision 'auto'), and with `precision='float32'`.", "",
+        *speed_lines(timings), "",
     ]
-    for k, lo, me, hi, tl, ts, tg, t1, tb in rows:
-        bf = "- | -" if np.isnan(tb) else f"{tb:.0f} | {tb / ts:.2f}"
-        lines.append(f"| {k} | {lo:.3f} | {me:.3f} | {hi:.3f} | {tl:.0f} | {ts:.0f} | {tl / ts:.2f} | {t1:.0f} | "
-                     f"{t1 / ts:.2f} | " + ("-" if np.isnan(tg) else f"{tg:.0f}") + f" | {bf} |")
-    ok = all(0.85 <= lo and hi <= 1.15 for _, lo, _, hi, *_ in rows)
-    lines += ["", f"Torch threads: {args.threads}. SLIC is `skimage.segmentation.slic(image, n_segments=K, start_label=0)` "
-              "called directly on the uint8 image, as users call it; LNSNet gets the same uint8 image."]
-    lines += ["", f"All counts within +/-15% of K: **{'yes' if ok else 'no'}**.", ""]
+    if args.quality_images > 0:
+        samples = load_samples("val", limit=args.quality_images)
+        scores = quality(samples, args.ks, model)
+        lines += quality_lines(scores, previous_rows(args.ks) if len(samples) == 100 else {}, len(samples)) + [""]
+    ok = all(0.85 <= min(r["count_ratios"]) and max(r["count_ratios"]) <= 1.15 for t in timings.values() for r in t.values())
+    lines += [f"All counts within +/-15% of K: **{'yes' if ok else 'no'}**.", ""]
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
