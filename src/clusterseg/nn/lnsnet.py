@@ -60,10 +60,9 @@ def _pad1(x: torch.Tensor) -> torch.Tensor:
     return F.pad(x, (1, 1, 1, 1), mode=mode)
 
 
-def _conv_as(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, padding: int = 0, dilation: int = 1,
-             *, dtype: torch.dtype) -> torch.Tensor:
-    """3x3 convolution with the parameters cast to ``dtype`` (the input's)."""
-    return F.conv2d(x, weight.to(dtype), bias.to(dtype), padding=padding, dilation=dilation)
+def _conv_as(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, *, dtype: torch.dtype) -> torch.Tensor:
+    """Unpadded convolution of ``x`` (of dtype ``dtype``) with the parameters cast to ``dtype``."""
+    return F.conv2d(x, weight.to(dtype), bias.to(dtype))
 
 
 class FeatureEmbedder(nn.Module):
