@@ -90,6 +90,12 @@ def previous_rows(ks) -> dict:
     return {k: rows[f"lnsnet|{k}"] for k in ks if f"lnsnet|{k}" in rows}
 
 
+def allocator_env() -> str:
+    """The allocator settings of this run (glibc ``MALLOC_*`` tunables, a preloaded allocator), as a command prefix."""
+    names = sorted(n for n in os.environ if n.startswith("MALLOC_") or n == "LD_PRELOAD")
+    return "".join(f"{n}={os.environ[n]} " for n in names)
+
+
 def speed_lines(timings: dict) -> list[str]:
     lines = [
         "| torch threads | K | actual/K min | mean | max | LNSNet ms | float32 ms | skimage SLIC ms "
@@ -152,7 +158,7 @@ def main() -> None:
     torch.set_num_threads(max(args.threads))
     lines = [
         "# LNSNet: speed per core against scikit-image SLIC, count control, quality", "",
-        f"Command: `PYTHONPATH=src python benchmarks/lnsnet_count_speed.py {' '.join(sys.argv[1:])}`  ",
+        f"Command: `{allocator_env()}PYTHONPATH=src python benchmarks/lnsnet_count_speed.py {' '.join(sys.argv[1:])}`  ",
         f"Machine: {machine()}; load average {load:.1f} after the timing  ",
         f"Date: {now()}  ",
         f"Timed: first {len(images)} BSDS500 val images (481x321 / 321x481), uint8 as read from disk. "
