@@ -122,6 +122,9 @@ def run_ncut(rgb):
 METHODS = {
     "dsc": (functools.partial(run_ucm, method="dsc"), {}),
     "spwnet": (functools.partial(run_ucm, method="spwnet"), {}),
+    # the K_max oracle rows of issue item 1: the same pipeline with fewer / more DSC classes (default 16)
+    "dsc-kmax8": (functools.partial(run_ucm, method="dsc"), {"kmax": 8}),
+    "dsc-kmax32": (functools.partial(run_ucm, method="dsc"), {"kmax": 32}),
     "dsc-ward": (functools.partial(run_ward, method="dsc"), {}),
     "spwnet-ward": (functools.partial(run_ward, method="spwnet"), {}),
     "felzenszwalb": (run_felzenszwalb, None),
@@ -220,6 +223,7 @@ def _lnsnet_base(ctx):
 
 HIERARCHY_ABLATION = {
     "ucm: boundary hierarchy (default)": functools.partial(_ablate_ucm),
+    "ucm: no PMI boundary (previous default)": functools.partial(_ablate_ucm, pmi_weight=0.0),
     "ucm: no texture cue (learned embedding)": functools.partial(_ablate_ucm, texture=False),
     "ucm: no class-probability gradient": functools.partial(_ablate_ucm, probability_weight=0.0),
     "ucm: learning-free (neither learned cue)": functools.partial(_ablate_ucm, texture=False, probability_weight=0.0),
@@ -233,7 +237,8 @@ HIERARCHY_ABLATION = {
     "ucm: base = LNSNet 1000 superpixels": functools.partial(_ablate_ucm, base=_lnsnet_base),
     "Ward on class-map regions (previous levels)": _ablate_ward,
 }
-SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: + globalisation 0.5, histogram weight 0.5",
+SPWNET_ABLATION = ("ucm: boundary hierarchy (default)", "ucm: no PMI boundary (previous default)",
+                   "ucm: + globalisation 0.5, histogram weight 0.5",
                    "ucm: no texture cue (learned embedding)",
                    "ucm: no class-probability gradient", "ucm: learning-free (neither learned cue)",
                    "Ward on class-map regions (previous levels)")

@@ -83,9 +83,9 @@ def test_spectral_boundary_tiny_and_bad_inputs():
 
 def test_combine_cues_adds_the_globalised_map_only_when_weighted():
     cues = {"brightness": wall(24, 24, 12), "colour": wall(24, 24, 12)}
-    local = combine_cues(cues, HierarchyOptions(spectral_weight=0.0))
+    local = combine_cues(cues, HierarchyOptions(spectral_weight=0.0, pmi_weight=0.0))
     assert np.array_equal(local, cues["brightness"])
-    full = combine_cues(cues, HierarchyOptions(spectral_weight=0.5))
+    full = combine_cues(cues, HierarchyOptions(spectral_weight=0.5, pmi_weight=0.0))
     added = full - local
     assert added.min() >= 0 and added.max() <= 0.75 + 1e-6
     assert added[10, 12] > added[10, 3]
@@ -96,3 +96,57 @@ def test_combine_cues_adds_the_globalised_map_only_when_weighted():
 def test_hierarchy_options_name_a_bad_field(field, value):
     with pytest.raises(ValueError, match=f"HierarchyOptions.{field}"):
         HierarchyOptions(**{field: value})
+
+
+def test_pmi_affinity_known_values_on_a_tiny_row():
+    from clusterseg.graph.globalisation import pmi_affinity
+
+    # words 0 0 1, radius 1: pair counts (both directions, +1 prior) 00: 3, 01: 2, 10: 2, 11: 1 of 8;
+    # marginals 5/8, 3/8; PMI(0,0) = log(0.96), PMI(0,1) = log(16/15), PMI(1,1) = log(8/9) is the smallest
+    w = pmi_affinity(np.array([[0, 0, 1]]), radius=1, rho=1.0).toarray()
+    expected = np.array([[0.0, 0.96 * 15 / 16, 0.0], [0.96 * 15 / 16, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    np.testing.assert_allclose(w, expected, rtol=1e-12)
+
+
+def test_pmi_affinity_links_a_texture_more_than_a_border():
+    from clusterseg.graph.globalisation import pmi_affinity
+
+    words = np.full((12, 16), 2)
+    words[:, :8] = np.arange(8) % 2  # stripes of words 0 and 1 on the left, word 2 on the right
+    w = pmi_affinity(words, radius=2).tocsr()
+    assert abs(w - w.T).max() == 0 and w.diagonal().max() == 0 and w.data.min() > 0 and w.data.max() <= 1
+    inside = w[5 * 16 + 3, 5 * 16 + 4]  # a 1 next to a 0 inside the stripes
+    across = w[5 * 16 + 7, 5 * 16 + 8]  # the last stripe next to word 2
+    assert inside > 2 * across
+    with pytest.raises(ValueError, match="words"):
+        pmi_affinity(words.astype(float))
+    with pytest.raises(ValueError, match=r"\[0, 2\)"):
+        pmi_affinity(words, n_words=2)
+
+
+def test_pmi_boundary_ignores_a_striped_texture_and_finds_the_object_border():
+    from clusterseg.graph.globalisation import pmi_boundary
+
+    rgb = np.zeros((48, 64, 3), np.float32)
+    rgb[:, :, 2] = 0.8
+    rgb[:, :32, 0] = 0.9
+    rgb[::2, :32, 1] = 0.9  # horizontal stripes inside the left region
+    s = pmi_boundary(rgb, n_words=4, n_vectors=3)
+    assert s.shape == (48, 64) and s.dtype == np.float32 and s.min() >= 0
+    assert s[:, 30:34].mean() > 3 * s[:, 8:24].mean()
+    with pytest.raises(ValueError, match="rgb"):
+        pmi_boundary(rgb[..., 0])
+
+
+def test_combine_cues_adds_the_pmi_cue_only_when_weighted():
+    cues = {"brightness": wall(24, 24, 12), "colour": wall(24, 24, 12)}
+    with pytest.raises(ValueError, match="pmi"):
+        combine_cues(cues)  # on by default, but the cue was not computed
+    cues["pmi"] = 2.0 * wall(24, 24, 12)
+    local = combine_cues(cues, HierarchyOptions(pmi_weight=0.0))
+    assert np.array_equal(local, cues["brightness"])
+    assert np.array_equal(combine_cues(cues), combine_cues(cues, HierarchyOptions(pmi_weight=0.5)))
+    added = combine_cues(cues, HierarchyOptions(pmi_weight=0.5)) - local
+    assert added.min() >= 0 and added.max() <= 0.75 + 1e-6 and added[10, 12] > added[10, 3]
+    with pytest.raises(ValueError, match="HierarchyOptions.pmi_weight"):
+        HierarchyOptions(pmi_weight=-1.0)
