@@ -300,10 +300,10 @@ class LocalAssigner:
         the missing ones count as zero (with ``|z|^2`` left out of the
         comparison, those pixel channels are then ignored), and are skipped.
         """
-        n_all = self.z.shape[1] + (0 if self.extra is None else self.extra.shape[1])
-        if seed_feats.shape[1] < n_all and not self.cached:
-            seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], n_all - seed_feats.shape[1])], 1)
         if not self.cached:
+            missing = self.z.shape[1] + (0 if self.extra is None else self.extra.shape[1]) - seed_feats.shape[1]
+            if missing > 0:
+                seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], missing)], 1)
             self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
             return
         nb = seed_feats[self.ids]  # (K, R, C)
