@@ -137,7 +137,7 @@ DEFAULT_METHODS = ("dsc", "spwnet", "felzenszwalb", "kmeans", "ncut")
 def sweep_label(name):
     if name == "felzenszwalb":
         return "scale"
-    return "t" if name in ("dsc", "spwnet") or name.startswith("ucm") else "K"
+    return "t" if name in ("dsc", "spwnet") or name.startswith(("ucm", "dsc-kmax")) else "K"
 
 
 def sweep_values(name):
