@@ -44,6 +44,29 @@ def _half_offsets(radius: int) -> list[tuple[int, int]]:
             if (dy > 0 or dx > 0) and dy * dy + dx * dx <= radius * radius]
 
 
+def _neighbour_pairs(shape: tuple[int, int], radius: int):
+    """For every offset of :func:`_half_offsets` that fits in ``shape``: ``(dy, dx, a, c)`` with the flat
+    indices ``a`` of the pixels that have a neighbour at ``+(dy, dx)`` and ``c`` of those neighbours
+    (``a`` in raster order of the pixels ``[: H - dy, x0:x1]``)."""
+    h, w = shape
+    index = np.arange(h * w).reshape(h, w)
+    for dy, dx in _half_offsets(int(radius)):
+        if dy >= h or abs(dx) >= w:
+            continue
+        x0, x1 = max(0, -dx), w - max(0, dx)
+        yield dy, dx, index[: h - dy, x0:x1].ravel(), index[dy:, x0 + dx:x1 + dx].ravel()
+
+
+def _symmetric_affinity(n: int, pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> sparse.csr_matrix:
+    """(n, n) matrix with ``W[a, c] = W[c, a] = v`` for every ``(a, c, v)`` of ``pairs``."""
+    if not pairs:
+        return sparse.csr_matrix((n, n))
+    rows = np.concatenate([np.concatenate([a, c]) for a, c, _ in pairs])
+    cols = np.concatenate([np.concatenate([c, a]) for a, c, _ in pairs])
+    values = np.concatenate([np.concatenate([v, v]) for _, _, v in pairs])
+    return sparse.csr_matrix((values, (rows, cols)), shape=(n, n))
+
+
 def _max_along_line(padded: np.ndarray, radius: int, shape: tuple[int, int], dy: int, dx: int) -> np.ndarray:
     """For every pixel p, the maximum of the boundary on the rasterised segment from p to p + (dy, dx)."""
     h, w = shape
@@ -77,25 +100,12 @@ def intervening_contour_affinity(boundary: np.ndarray, radius: int = 3, rho: flo
         raise ValueError(f"boundary must be a 2-D map, got shape {b.shape}")
     if radius < 1 or rho <= 0:
         raise ValueError(f"radius must be >= 1 and rho > 0, got radius={radius}, rho={rho}")
-    h, w = b.shape
-    index = np.arange(h * w).reshape(h, w)
     padded = np.pad(b, radius, mode="edge")
-    rows, cols, values = [], [], []
-    for dy, dx in _half_offsets(int(radius)):
-        if dy >= h or abs(dx) >= w:
-            continue
-        strongest = _max_along_line(padded, int(radius), (h, w), dy, dx)
-        x0, x1 = max(0, -dx), w - max(0, dx)
-        a = index[: h - dy, x0:x1].ravel()
-        c = index[dy:, x0 + dx:x1 + dx].ravel()
-        v = np.exp(-strongest[: h - dy, x0:x1].ravel() / rho)
-        rows += [a, c]
-        cols += [c, a]
-        values += [v, v]
-    if not rows:
-        return sparse.csr_matrix((h * w, h * w))
-    return sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))),
-                             shape=(h * w, h * w))
+    pairs = []
+    for dy, dx, a, c in _neighbour_pairs(b.shape, radius):
+        strongest = _max_along_line(padded, int(radius), b.shape, dy, dx).ravel()
+        pairs.append((a, c, np.exp(-strongest[a] / rho)))
+    return _symmetric_affinity(b.size, pairs)
 
 
 def spectral_boundary(boundary: np.ndarray, n_vectors: int = 16, *, downsample: int = 2, radius: int = 3,
@@ -134,27 +144,32 @@ def spectral_boundary(boundary: np.ndarray, n_vectors: int = 16, *, downsample: 
     >>> bool(s[20, 30] > 5 * s[20, 10])
     True
     """
-    import cv2
-
     b = np.asarray(boundary, np.float32)
     if b.ndim != 2:
         raise ValueError(f"boundary must be a 2-D map, got shape {b.shape}")
     if n_vectors < 1 or downsample < 1:
         raise ValueError(f"n_vectors and downsample must be >= 1, got {n_vectors} and {downsample}")
-    h, w = max(1, b.shape[0] // downsample), max(1, b.shape[1] // downsample)
-    small = cv2.resize(b, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != b.shape else b
-    k = min(int(n_vectors) + 1, h * w - 1)  # + the trivial vector
-    return _eigenvector_gradients(intervening_contour_affinity(small, radius, rho), (h, w), b.shape, k, sigma,
-                                  random_state)
+    small = _reduced(b, downsample)
+    return _eigenvector_gradients(intervening_contour_affinity(small, radius, rho), small.shape[:2], b.shape,
+                                  n_vectors, sigma, random_state)
 
 
-def _eigenvector_gradients(affinity: sparse.csr_matrix, small: tuple[int, int], full: tuple[int, int], k: int,
-                           sigma: float, random_state: int | None) -> np.ndarray:
-    """``sum_k |grad v_k| / sqrt(lambda_k)`` over the ``k - 1`` non-trivial NCut eigenvectors of the
+def _reduced(image: np.ndarray, downsample: int) -> np.ndarray:
+    """``image`` (H, W[, C]) reduced by ``downsample`` by area averaging (at least one pixel)."""
+    import cv2
+
+    h, w = max(1, image.shape[0] // downsample), max(1, image.shape[1] // downsample)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != image.shape[:2] else image
+
+
+def _eigenvector_gradients(affinity: sparse.csr_matrix, small: tuple[int, int], full: tuple[int, int],
+                           n_vectors: int, sigma: float, random_state: int | None) -> np.ndarray:
+    """``sum_k |grad v_k| / sqrt(lambda_k)`` over up to ``n_vectors`` non-trivial NCut eigenvectors of the
     pixel graph ``affinity`` on the grid ``small``, resized to ``full``; each ``v_k`` scaled to max 1."""
     import cv2
 
     out = np.zeros(full, np.float32)
+    k = min(int(n_vectors) + 1, small[0] * small[1] - 1)  # + the trivial vector
     if k < 2:
         return out
     eigenvalues, vectors = ncut_eigenvectors(affinity, k, random_state=random_state, dense_below=2 * k + 3)
@@ -208,29 +223,18 @@ def pmi_affinity(words: np.ndarray, n_words: int | None = None, radius: int = 5,
     q = int(words.max()) + 1 if n_words is None else int(n_words)
     if words.min() < 0 or words.max() >= q:
         raise ValueError(f"words must lie in [0, {q})")
-    h, w = words.shape
     flat = words.ravel().astype(np.int64)
-    index = np.arange(h * w).reshape(h, w)
-    pairs = []
+    pairs = [(a, c) for _, _, a, c in _neighbour_pairs(words.shape, radius)]
     counts = np.full(q * q, float(prior))
-    for dy, dx in _half_offsets(int(radius)):
-        if dy >= h or abs(dx) >= w:
-            continue
-        x0, x1 = max(0, -dx), w - max(0, dx)
-        a, c = index[: h - dy, x0:x1].ravel(), index[dy:, x0 + dx:x1 + dx].ravel()
+    for a, c in pairs:
         counts += np.bincount(flat[a] * q + flat[c], minlength=q * q)
         counts += np.bincount(flat[c] * q + flat[a], minlength=q * q)
-        pairs.append((a, c))
-    if not pairs:
-        return sparse.csr_matrix((h * w, h * w))
     joint = counts.reshape(q, q) / counts.sum()
     marginal = joint.sum(1)
     pmi = rho * np.log(joint) - np.log(marginal)[:, None] - np.log(marginal)[None, :]
     pmi = 0.5 * (pmi + pmi.T)  # exactly symmetric (the two sums round differently)
     table = np.exp(pmi - pmi.max())
-    rows = np.concatenate([np.concatenate([a, c]) for a, c in pairs])
-    cols = np.concatenate([np.concatenate([c, a]) for a, c in pairs])
-    return sparse.csr_matrix((table[flat[rows], flat[cols]], (rows, cols)), shape=(h * w, h * w))
+    return _symmetric_affinity(words.size, [(a, c, table[flat[a], flat[c]]) for a, c in pairs])
 
 
 def pmi_boundary(rgb: np.ndarray, n_words: int = 32, *, downsample: int = 2, radius: int = 5, rho: float = 1.25,
@@ -265,8 +269,6 @@ def pmi_boundary(rgb: np.ndarray, n_words: int = 32, *, downsample: int = 2, rad
     >>> bool(s[20, 30] > 3 * s[20, 12])
     True
     """
-    import cv2
-
     from ..contours import quantize
     from ..features import rgb_to_lab
 
@@ -275,9 +277,7 @@ def pmi_boundary(rgb: np.ndarray, n_words: int = 32, *, downsample: int = 2, rad
         raise ValueError(f"rgb must be (H, W, 3), got shape {image.shape}")
     if n_vectors < 1 or downsample < 1 or n_words < 1:
         raise ValueError("n_words, n_vectors and downsample must be >= 1")
-    h, w = max(1, image.shape[0] // downsample), max(1, image.shape[1] // downsample)
-    small = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != image.shape[:2] else image
+    small = _reduced(image, downsample)
     words = quantize(rgb_to_lab(small).transpose(2, 0, 1), n_words, random_state=random_state)
-    k = min(int(n_vectors) + 1, h * w - 1)
-    return _eigenvector_gradients(pmi_affinity(words, n_words, radius, rho), (h, w), image.shape[:2], k, sigma,
-                                  random_state)
+    return _eigenvector_gradients(pmi_affinity(words, n_words, radius, rho), words.shape, image.shape[:2],
+                                  n_vectors, sigma, random_state)

@@ -256,8 +256,8 @@ class LocalAssigner:
         self.cached = grid.n_seeds * hm * wm * c_all <= max_cached
         self._best = self._last = None
         self._totals = None  # (best, sums, counts) of the last cluster_sums, updated incrementally
-        self.z, self.extra = z, extra
         if not self.cached:  # tiled fallback, without concatenating the whole images
+            self.z, self.extra = z, extra
             return
         flat = (rtable[:, None, :, None] * w + ctable[None, :, None, :]).reshape(-1)  # (rows, cols, Hm, Wm)
         self.zc_t = torch.empty((grid.n_seeds, c_all, hm * wm), device=z.device, dtype=z.dtype)  # (K, C, M)
