@@ -36,6 +36,8 @@ def main() -> None:
     parser.add_argument("--val-every", type=int, default=3)
     parser.add_argument("--no-augment", action="store_true", help="no imaging-modality augmentation")
     parser.add_argument("--p-scale", type=float, default=0.5)
+    parser.add_argument("--modality-balance", type=float, default=0.0,
+                        help="0 uniform over images; 1 equal crop shares for grey and colour images")
     parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     parser.add_argument("--initial-weights", default=None,
                         help="fine-tune this model (name or path; same width) instead of starting afresh")
@@ -58,7 +60,8 @@ def main() -> None:
     config = InstanceTrainingConfig(epochs=args.epochs, crop=args.crop, batch_size=args.batch_size,
                                     width=args.width, val_every=args.val_every, augment=not args.no_augment,
                                     p_scale=args.p_scale, precision=args.precision,
-                                    initial_weights=args.initial_weights, lr=args.lr)
+                                    initial_weights=args.initial_weights, lr=args.lr,
+                                    modality_balance=args.modality_balance)
     t0 = time.perf_counter()
     best = train_instances(train, val, args.out, config, resume=args.resume, progress=not args.no_progress,
                            metadata={"data": "DSB2018 stage 1 train minus the fixed 10% test split",

@@ -53,6 +53,24 @@ def test_small_images_are_padded_to_the_crop():
     assert x.shape == (3, 64, 64) and int(y.max()) > 0
 
 
+def test_modality_balance_draws_rare_modalities_more_often():
+    samples = _disks(10)
+    for name, image, _ in samples[:2]:  # two colour images among ten grey ones
+        image[..., 0] //= 2
+    prepared = prepare_samples(samples)
+    assert [s.modality for s in prepared] == ["colour"] * 2 + ["grey"] * 8
+    uniform = InstanceCrops(prepared, InstanceTrainingConfig(crop=32))
+    assert sorted(uniform._order) == list(range(10))  # balance 0: a permutation, as before
+    half = InstanceCrops(prepared, InstanceTrainingConfig(crop=32, modality_balance=0.5)).image_weights()
+    assert half[:2].sum() == pytest.approx(2 ** 0.5 / (2 ** 0.5 + 8 ** 0.5))
+    full = InstanceCrops(prepared, InstanceTrainingConfig(crop=32, modality_balance=1.0, samples_per_epoch=4000))
+    assert full.image_weights()[:2].sum() == pytest.approx(0.5)
+    drawn = np.isin(full._order, [0, 1]).mean()
+    assert 0.45 < drawn < 0.55 and len(full._order) == 4000
+    with pytest.raises(ValueError, match="modality_balance"):
+        InstanceTrainingConfig(modality_balance=1.5)
+
+
 def test_train_resume_is_exact(tmp_path):
     data = _disks(6)
     torch.manual_seed(123)

@@ -756,6 +756,7 @@ def train_instances(
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop side (multiple of 8); default: derived from the object size.", show_default=False),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Imaging-modality augmentation (stains, inversion, colour, blur, noise) and zoomed crops."),
     precision: str = typer.Option("auto", "--precision", help="auto (bfloat16 where the CPU/GPU supports it), float32 or bfloat16."),
+    modality_balance: float = typer.Option(0.0, "--modality-balance", help="0: draw images uniformly; 1: grey and colour images get equal shares of the crops (rare modalities drawn more often)."),
     batch_size: int = typer.Option(4, "--batch-size", help="Crops per step."),
     lr: float = typer.Option(5e-4, "--lr", help="Adam learning rate (poly schedule)."),
     width: float = typer.Option(0.5, "--width", help="ERFNet channel multiplier (1.0 = the paper's network)."),
@@ -813,7 +814,7 @@ def train_instances(
         config, reason = suggest_config(
             splits[0], epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
             samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed, augment=augment,
-            p_scale=None if augment else 0.0, precision=precision,
+            p_scale=None if augment else 0.0, precision=precision, modality_balance=modality_balance,
         )
         console.print(f"settings: {reason} (override with --crop / --epochs)", highlight=False)
         best = run_training(

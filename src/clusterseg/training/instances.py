@@ -39,6 +39,7 @@ import torch
 from scipy import ndimage
 
 from ..augment import augment_modality, resize_pair
+from ..datasets.instances import image_modality
 from ..nn.d4 import apply_d4
 from ..models.instance_clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
@@ -80,6 +81,9 @@ class InstanceTrainingConfig:
     w_seed: float = 1.0
     foreground_weight: float = 10.0
     object_crop_fraction: float = 0.5
+    # 0 draws images uniformly; 1 gives every imaging modality (grey, colour) the same share of
+    # crops; in between, a modality of n images gets a share proportional to n ** (1 - balance).
+    modality_balance: float = 0.0
     augment: bool = True  # imaging-modality augmentation (clusterseg.augment.augment_modality)
     scale_range: tuple[float, float] = (0.5, 2.0)  # zoom factors drawn log-uniformly
     p_scale: float = 0.5  # probability of a zoomed crop
@@ -99,6 +103,8 @@ class InstanceTrainingConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.object_crop_fraction <= 1:
             raise ValueError(f"object_crop_fraction must be in [0, 1], got {self.object_crop_fraction}")
+        if not 0 <= self.modality_balance <= 1:
+            raise ValueError(f"modality_balance must be in [0, 1], got {self.modality_balance}")
         if self.val_every < 1:
             raise ValueError(f"val_every must be >= 1, got {self.val_every}")
         low, high = self.scale_range
@@ -122,6 +128,7 @@ class PreparedSample:
     labels: np.ndarray
     centres: np.ndarray  # (K, 2) object centroids (row, col)
     classes: np.ndarray | None = None
+    modality: str = "grey"  # clusterseg.datasets.image_modality of the original image
 
 
 def n_seed_classes(samples: Any) -> int:
@@ -157,7 +164,7 @@ def prepare_samples(samples: Sequence[Any], *, percentiles: tuple[float, float] 
         ids = ids[ids > 0]
         centres = np.array(ndimage.center_of_mass(np.ones_like(labels), labels, ids)).reshape(-1, 2)
         classes = None if not callable(class_map) else _class_map(class_map(i), labels.shape, name)
-        out.append(PreparedSample(str(name), x, labels.astype(np.int32), centres, classes))
+        out.append(PreparedSample(str(name), x, labels.astype(np.int32), centres, classes, image_modality(image)))
     return out
 
 
@@ -194,7 +201,18 @@ class InstanceCrops(torch.utils.data.Dataset):
     def epoch(self, value: int) -> None:
         # The image order of an epoch, drawn once per epoch rather than per item.
         self._epoch = int(value)
-        self._order = np.random.default_rng([self.config.seed, self._epoch]).permutation(len(self.samples))
+        rng = np.random.default_rng([self.config.seed, self._epoch])
+        if self.config.modality_balance == 0:
+            self._order = rng.permutation(len(self.samples))
+        else:
+            self._order = rng.choice(len(self.samples), size=self.length, p=self.image_weights())
+
+    def image_weights(self) -> np.ndarray:
+        """Probability of drawing each image: a modality of ``n`` images gets ``n ** (1 - balance)`` in all."""
+        modalities = [s.modality for s in self.samples]
+        counts = {m: modalities.count(m) for m in set(modalities)}
+        weights = np.array([counts[m] ** -self.config.modality_balance for m in modalities])
+        return weights / weights.sum()
 
     def __len__(self) -> int:
         return self.length
@@ -208,7 +226,7 @@ class InstanceCrops(torch.utils.data.Dataset):
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         cfg = self.config
         rng = np.random.default_rng([cfg.seed, self.epoch, index])
-        sample = self.samples[self._order[index % len(self.samples)]]
+        sample = self.samples[self._order[index % len(self._order)]]
         # A zoom z > 1 enlarges objects: read a window of crop / z pixels and resize it to the crop.
         window = max(8, int(round(cfg.crop / self._zoom(rng))))
         x, y = _random_window(sample, window, cfg.object_crop_fraction, rng)
