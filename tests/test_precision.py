@@ -106,3 +106,20 @@ def test_spwnet_precision_option(monkeypatch):
     assert bf.dtype == np.float32 and bf.shape == ref.shape and np.isfinite(bf).all()
     with pytest.raises(ValueError, match="precision"):
         SPWNetModel(2, precision="fp16", **opts)
+
+
+def test_channels_last_forward_equals_the_contiguous_network():
+    torch.manual_seed(0)
+    model = SpatialEmbeddingModel(width=0.25).eval()
+    x = torch.rand(2, 3, 40, 56)
+    with torch.no_grad():
+        fast = model(x)
+        plain = model.net(x.contiguous())
+    assert fast.shape == plain.shape == (2, 5, 40, 56)
+    assert fast.is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(fast, plain, atol=1e-5)
+    # gradients flow through the layout change
+    model.train()
+    x.requires_grad_(True)
+    model(x).sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
