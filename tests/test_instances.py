@@ -369,3 +369,28 @@ def test_d4_symmetries_are_a_group_and_invert_exactly():
     for k, flip in d4_transforms():
         assert torch.equal(invert_d4(apply_d4(x, k, flip), k, flip), x)
     assert torch.equal(apply_d4(x, 2, True), torch.flip(x, dims=(-2,)))  # flip then half turn = vertical flip
+
+
+def test_model_clusters_each_imaging_modality_with_its_own_thresholds(tmp_path, monkeypatch):
+    import clusterseg.models.spatial_embedding as se
+
+    used = []
+    monkeypatch.setattr(se, "cluster_embeddings", lambda emb, sigma, seed, params: (used.append(params), None))
+    model = SpatialEmbeddingModel(width=0.25, clustering={"seed_threshold": 0.9},
+                                  modality_clustering={"colour": {"seed_threshold": 0.6, "fg_threshold": 0.3}}).eval()
+    loaded = SpatialEmbeddingModel.load(model.save(tmp_path / "m.pt"))
+    assert loaded.modality_clustering == {"colour": ClusteringParams(fg_threshold=0.3, seed_threshold=0.6)}
+    rng = np.random.default_rng(0)
+    grey = np.repeat(rng.integers(0, 255, (24, 24, 1), dtype=np.uint8), 3, axis=-1)
+    colour = rng.integers(0, 255, (24, 24, 3), dtype=np.uint8)
+    loaded.segment(grey)
+    loaded.segment(colour)
+    loaded.segment(colour, modality=None)  # the general thresholds
+    loaded.segment(grey, modality="colour")
+    loaded.segment(colour, seed_threshold=0.5)  # an override keeps the modality's other thresholds
+    assert [p.seed_threshold for p in used] == [0.9, 0.6, 0.9, 0.6, 0.5]
+    assert [p.fg_threshold for p in used] == [0.5, 0.3, 0.5, 0.3, 0.3]
+    with pytest.raises(ValueError, match="modality must be"):
+        loaded.segment(grey, modality="fluorescence")
+    with pytest.raises(ValueError, match="modality_clustering keys"):
+        SpatialEmbeddingModel(width=0.25, modality_clustering={"rgb": {}})

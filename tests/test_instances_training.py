@@ -318,3 +318,27 @@ def test_multi_class_data_trains_one_seed_map_per_class(tmp_path):
     seed[0][truth1 > 0] = 1.0
     maps = [{"embedding": emb.astype(np.float32), "sigma": np.full((2, 48, 48), 1.0, np.float32), "seed": seed}]
     assert evaluate_dsb(maps, vs, model.clustering) == pytest.approx(0.5)
+
+
+def test_modality_thresholds_are_tuned_per_modality_and_kept_only_when_better(monkeypatch):
+    from types import SimpleNamespace
+
+    import clusterseg.training.instances as ti
+
+    def fake_evaluate(maps, samples, params):
+        # grey images are best with the general thresholds, colour ones with fg 0.3 / seed 0.6
+        if samples[0].modality == "grey":
+            return 0.8 if (params.fg_threshold, params.seed_threshold) == (0.5, 0.9) else 0.7
+        return 0.4 + (params.fg_threshold == 0.3) * 0.1 + (params.seed_threshold == 0.6) * 0.2
+
+    monkeypatch.setattr(ti, "evaluate_dsb", fake_evaluate)
+    monkeypatch.setattr(ti, "_predict_all", lambda model, samples: [None] * len(samples))
+    model = SpatialEmbeddingModel(width=0.25)  # general thresholds fg 0.5, seed 0.9
+    mixed = [SimpleNamespace(modality="grey")] * 6 + [SimpleNamespace(modality="colour")] * 5
+    tuned = ti.tune_modality_clustering(model, mixed)
+    assert list(tuned) == ["colour"]
+    params, score = tuned["colour"]
+    assert (params.fg_threshold, params.seed_threshold, score) == (0.3, 0.6, pytest.approx(0.7))
+    assert params.min_size == model.clustering.min_size  # only the grid's thresholds change
+    assert ti.tune_modality_clustering(model, mixed[:10]) == {}  # 4 colour images: too few to tune on
+    assert ti.tune_modality_clustering(model, mixed[6:]) == {}  # one modality: the general thresholds are its own

@@ -822,6 +822,25 @@ def train_instances(
             metadata={"images": str(images or cityscapes), "labels": str(labels or classes)},
         )
     typer.echo(f"best model: {best}")
+    _echo_thresholds(best)
+
+
+def _echo_thresholds(path: Path) -> None:
+    """Print the clustering thresholds tuned on the validation images and saved with the model."""
+    from clusterseg.models.spatial_embedding import SpatialEmbeddingModel
+
+    if not Path(path).is_file():
+        return
+    model = SpatialEmbeddingModel.load(path)
+    typer.echo(f"clustering thresholds: {_format_params(model.clustering)}")
+    for modality, params in model.modality_clustering.items():
+        typer.echo(f"  {modality} images: {_format_params(params)}")
+
+
+def _format_params(params) -> str:
+    import dataclasses
+
+    return ", ".join(f"{k} {v}" for k, v in dataclasses.asdict(params).items())
 
 
 @evaluate_app.command("instances")

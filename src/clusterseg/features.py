@@ -18,7 +18,8 @@ import numpy as np
 
 from ._validation import to_float_rgb
 
-__all__ = ["lab_xy_features", "lab_xy_from_lab", "rgb_to_lab", "position_channels", "standardize_channels", "normalize_percentile"]
+__all__ = ["lab_xy_features", "lab_xy_from_lab", "rgb_to_lab", "position_channels", "standardize_channels", "normalize_percentile",
+           "image_modality"]
 
 
 def position_channels(shape: tuple[int, int], dtype=np.float32) -> np.ndarray:
@@ -107,7 +108,7 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     Examples
     --------
     >>> lab = rgb_to_lab(np.ones((1, 1, 3)))
-    >>> [round(float(v), 2) for v in lab[0, 0]]
+    >>> [round(float(v), 2) + 0.0 for v in lab[0, 0]]
     [100.0, 0.0, 0.0]
     """
     import torch
@@ -225,3 +226,43 @@ def normalize_percentile(
         lo, hi = float(image.min()), float(image.max())
     out = ((image - lo) / max(float(hi - lo), eps)).astype(np.float32)
     return np.clip(out, 0.0, 1.0, out=out) if clip else out
+
+
+def image_modality(image: np.ndarray, *, channel_axis: int | None = -1, tolerance: float = 0.02) -> str:
+    """``"grey"`` or ``"colour"``: whether the colour channels of an image carry different content.
+
+    Microscopy collections such as DSB2018 mix grey fluorescence (and grey
+    bright-field) images stored as RGB with equal channels, and colour
+    bright-field / H&E images. An image is ``"grey"`` when it has one channel
+    (or ``channel_axis`` is ``None``), or when its RGB channels differ by at
+    most ``tolerance`` (as a fraction of the dtype's range; of the value range
+    for floats) at 99 % of the pixels; a fourth (alpha) channel is ignored.
+
+    Parameters
+    ----------
+    image : (H, W) or (H, W, C) array
+    channel_axis : int or None
+        Colour axis of ``image``.
+    tolerance : float
+        Largest channel spread, as a fraction of the range, of a grey pixel.
+
+    Returns
+    -------
+    modality : {"grey", "colour"}
+
+    Examples
+    --------
+    >>> grey = np.repeat(np.arange(12, dtype=np.uint8).reshape(3, 4, 1), 3, axis=-1)
+    >>> image_modality(grey), image_modality(np.eye(3, dtype=np.uint8)[None].repeat(2, 0) * 255)
+    ('grey', 'colour')
+    """
+    image = np.asarray(image)
+    if channel_axis is None or image.ndim == 2:
+        return "grey"
+    image = np.moveaxis(image, channel_axis, -1)
+    if image.shape[-1] == 1:
+        return "grey"
+    rgb = image[..., :3].astype(np.float64)
+    scale = float(np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) else max(float(np.ptp(rgb)), 1e-12)
+    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / scale
+    return "grey" if float(np.percentile(spread, 99)) <= tolerance else "colour"

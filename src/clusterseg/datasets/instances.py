@@ -32,6 +32,7 @@ from typing import NamedTuple, overload
 
 import numpy as np
 
+from ..features import image_modality  # noqa: F401  (re-exported by clusterseg.datasets)
 from ..io.read import natural_sort_key, read_image, read_label_image
 from ._paths import DATA_ENV_VAR, data_root
 
@@ -570,24 +571,6 @@ def dsb2018(
     indices = kept if split == "train" else held
     names = everything.names
     return InstanceFolder(everything.images_dir, everything.labels_dir, names=[names[i] for i in indices])
-
-
-def image_modality(image: np.ndarray, *, tolerance: float = 0.02) -> str:
-    """``"grey"`` or ``"colour"``: whether the colour channels of an image carry different content.
-
-    DSB2018 mixes grey fluorescence (and grey bright-field) images stored as
-    RGB with equal channels, and colour bright-field / H&E images; per-modality
-    scores are reported on this split. An image is ``"grey"`` when it has one
-    channel, or when its RGB channels differ by at most ``tolerance`` (as a
-    fraction of the dtype's range) at 99 % of the pixels; alpha is ignored.
-    """
-    image = np.asarray(image)
-    if image.ndim == 2 or image.shape[-1] == 1:
-        return "grey"
-    rgb = image[..., :3].astype(np.float64)
-    scale = float(np.iinfo(image.dtype).max) if np.issubdtype(image.dtype, np.integer) else max(float(np.ptp(rgb)), 1e-12)
-    spread = (rgb.max(axis=-1) - rgb.min(axis=-1)) / scale
-    return "grey" if float(np.percentile(spread, 99)) <= tolerance else "colour"
 
 
 # --------------------------------------------------------------------------- Cityscapes

@@ -87,6 +87,7 @@ def instances(
     device: str | None = None,
     precision: str = "auto",
     invert: bool | str = False,
+    modality: str | None = "auto",
     **clustering: Any,
 ) -> InstanceResult:
     """Segment object instances with spatial embeddings and learned bandwidths.
@@ -125,6 +126,12 @@ def instances(
         Flip intensities before the network (dark objects on a bright
         background made to look like fluorescence); ``"auto"`` when the
         background is bright.
+    modality : {"auto", "grey", "colour"} or None, optional
+        Which of the model's clustering thresholds to use: a model may carry
+        its own for grey (fluorescence) and colour (stained bright-field)
+        images, tuned on validation images of each; ``"auto"`` detects the
+        modality (:func:`~clusterseg.features.image_modality`), ``None`` uses
+        the general thresholds.
     **clustering
         Overrides of the model's clustering thresholds: ``fg_threshold``,
         ``seed_threshold``, ``min_size``, ``min_unclustered`` (see
@@ -161,5 +168,5 @@ def instances(
         net = copy.deepcopy(net).to(target)
     labels, scores = net.segment(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
                                  tile_overlap=tile_overlap, precision=precision, invert=invert,
-                                 **clustering)
+                                 modality=modality, **clustering)
     return InstanceResult(labels, scores)

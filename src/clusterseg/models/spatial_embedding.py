@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from .._validation import check_image, to_float_rgb
-from ..features import normalize_percentile
+from ..features import image_modality, normalize_percentile
 from ..nn.d4 import apply_d4, d4_transforms, invert_d4
 from ..nn.erfnet import BranchedERFNet
 from ..nn.precision import autocast
@@ -39,6 +39,8 @@ from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordina
 __all__ = ["SpatialEmbeddingModel", "prepare_image", "d4_transforms"]
 
 CHECKPOINT_FORMAT = "clusterseg.spatial_embedding"
+#: Imaging modalities that may have their own clustering thresholds (:func:`image_modality`).
+MODALITIES = ("grey", "colour")
 
 
 def prepare_image(
@@ -110,6 +112,11 @@ class SpatialEmbeddingModel(nn.Module):
         Input normalisation percentiles.
     clustering : ClusteringParams or dict, optional
         Default inference thresholds saved with the model.
+    modality_clustering : dict, optional
+        Thresholds for images of one imaging modality (``"grey"`` or
+        ``"colour"``, :func:`~clusterseg.features.image_modality`), used
+        instead of ``clustering`` for such images: a stained bright-field image
+        gives less confident seeds than a fluorescence one.
     metadata : dict, optional
         Free-form provenance (training data, command, scores) saved with it.
 
@@ -128,6 +135,7 @@ class SpatialEmbeddingModel(nn.Module):
         pixel_size: float = DEFAULT_PIXEL_SIZE,
         percentiles: tuple[float, float] = (1.0, 99.8),
         clustering: ClusteringParams | dict | None = None,
+        modality_clustering: dict[str, ClusteringParams | dict] | None = None,
         metadata: dict | None = None,
     ) -> None:
         super().__init__()
@@ -141,6 +149,11 @@ class SpatialEmbeddingModel(nn.Module):
         if isinstance(clustering, dict):
             clustering = ClusteringParams(**clustering)
         self.clustering = clustering or ClusteringParams()
+        self.modality_clustering = {}
+        for modality, params in (modality_clustering or {}).items():
+            if modality not in MODALITIES:
+                raise ValueError(f"modality_clustering keys must be in {MODALITIES}, got {modality!r}")
+            self.modality_clustering[modality] = ClusteringParams(**params) if isinstance(params, dict) else params
         self.metadata = dict(metadata or {})
         self.net = BranchedERFNet((2 + self.n_sigma, self.n_classes), 3, width=self.width)
         self._init_output()
@@ -174,6 +187,7 @@ class SpatialEmbeddingModel(nn.Module):
             "pixel_size": self.pixel_size,
             "percentiles": list(self.percentiles),
             "clustering": dataclasses.asdict(self.clustering),
+            "modality_clustering": {k: dataclasses.asdict(v) for k, v in self.modality_clustering.items()},
         }
 
     def checkpoint(self) -> dict[str, Any]:
@@ -304,6 +318,12 @@ class SpatialEmbeddingModel(nn.Module):
             self.train(was_training)
         return {"embedding": add_coordinates(offset, pixel_size=self.pixel_size), "sigma": sigma, "seed": seed}
 
+    def clustering_for(self, modality: str | None) -> ClusteringParams:
+        """The clustering thresholds for images of ``modality`` (``None``: the general ones)."""
+        if modality is not None and modality not in MODALITIES:
+            raise ValueError(f"modality must be 'auto', None or one of {MODALITIES}, got {modality!r}")
+        return self.modality_clustering.get(modality, self.clustering)
+
     def predict(self, image: np.ndarray, **options: Any) -> np.ndarray:
         """Instance labels of one image (the model protocol); :meth:`segment` also returns their scores."""
         return self.segment(image, **options)[0]
@@ -320,19 +340,25 @@ class SpatialEmbeddingModel(nn.Module):
         precision: str = "auto",
         invert: bool | str = False,
         intensity_range: tuple[float, float] | None = None,
+        modality: str | None = "auto",
         **clustering: Any,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Instance labels ``(H, W)`` int32 and per-label scores of one image.
 
         ``clustering`` overrides fields of the model's
-        :class:`~clusterseg.models.instance_clustering.ClusteringParams`.
+        :class:`~clusterseg.models.instance_clustering.ClusteringParams`: those
+        of the image's modality (:meth:`clustering_for`; ``modality="auto"``
+        detects it, ``"grey"`` / ``"colour"`` name it, ``None`` uses the
+        model's general thresholds).
         """
         if not 0 <= class_index < self.n_classes:
             raise ValueError(f"class_index must be in [0, {self.n_classes}), got {class_index}")
         unknown = set(clustering) - {f.name for f in dataclasses.fields(ClusteringParams)}
         if unknown:
             raise TypeError(f"unknown clustering parameters: {sorted(unknown)}")
-        params = dataclasses.replace(self.clustering, **clustering)
+        if modality == "auto":
+            modality = image_modality(image, channel_axis=channel_axis)
+        params = dataclasses.replace(self.clustering_for(modality), **clustering)
         maps = self.predict_maps(image, channel_axis=channel_axis, tta=tta, tile_size=tile_size,
                                  tile_overlap=tile_overlap, precision=precision, invert=invert,
                                  intensity_range=intensity_range)

@@ -39,7 +39,7 @@ import torch
 from scipy import ndimage
 
 from ..augment import augment_modality, resize_pair
-from ..datasets.instances import image_modality
+from ..features import image_modality
 from ..nn.d4 import apply_d4
 from ..models.instance_clustering import ClusteringParams, cluster_embeddings
 from ..instances.loss import SpatialEmbeddingLoss
@@ -51,7 +51,8 @@ from .runlog import TrainingDiverged, append_row, start_log
 from ..io.checkpoints import check_resume_config, load_checkpoint, save_checkpoint
 
 __all__ = ["InstanceTrainingConfig", "PreparedSample", "prepare_samples", "InstanceCrops", "suggest_config",
-           "train_instances", "tune_clustering", "evaluate_dsb", "validation_score", "DEFAULT_CLUSTERING_GRID"]
+           "train_instances", "tune_clustering", "evaluate_dsb", "validation_score", "DEFAULT_CLUSTERING_GRID",
+           "tune_modality_clustering", "MODALITY_CLUSTERING_GRID", "tune_model_clustering"]
 
 #: Thresholds searched by :func:`tune_clustering` (96 combinations).
 DEFAULT_CLUSTERING_GRID: dict[str, tuple] = {
@@ -59,6 +60,13 @@ DEFAULT_CLUSTERING_GRID: dict[str, tuple] = {
     "seed_threshold": (0.6, 0.7, 0.8, 0.9),
     "min_size": (8, 16, 32),
     "min_unclustered": (0.3, 0.5),
+}
+
+#: Thresholds searched per imaging modality by :func:`tune_modality_clustering` (the others stay
+#: the general ones: on 9 colour validation images the full grid over-fits).
+MODALITY_CLUSTERING_GRID: dict[str, tuple] = {
+    "fg_threshold": (0.3, 0.4, 0.5, 0.6),
+    "seed_threshold": (0.6, 0.7, 0.8, 0.9),
 }
 
 LOG_FIELDS = ["epoch", "lr", "loss", "instance", "variance", "seed", "val_dsb50", "seconds"]
@@ -353,16 +361,63 @@ def tune_clustering(
     Returns the best :class:`ClusteringParams` and its mean DSB accuracy at
     IoU 0.5.
     """
-    grid = grid or DEFAULT_CLUSTERING_GRID
-    maps = _predict_all(model, samples)
-    best, best_score = model.clustering, -1.0
+    return _grid_search(_predict_all(model, samples), samples, model.clustering, grid or DEFAULT_CLUSTERING_GRID)
+
+
+def _grid_search(maps, samples, base: ClusteringParams, grid: dict[str, Sequence[float]]):
+    """The best ``base`` with ``grid``'s values and its mean DSB accuracy at IoU 0.5."""
+    best, best_score = base, -1.0
     keys = list(grid)
     for values in itertools.product(*(grid[k] for k in keys)):
-        params = dataclasses.replace(model.clustering, **dict(zip(keys, values)))
+        params = dataclasses.replace(base, **dict(zip(keys, values)))
         score = evaluate_dsb(maps, samples, params)
         if score > best_score:
             best, best_score = params, score
     return best, best_score
+
+
+def tune_modality_clustering(
+    model: SpatialEmbeddingModel,
+    samples: Sequence[PreparedSample],
+    grid: dict[str, Sequence[float]] | None = None,
+    *,
+    min_images: int = 5,
+) -> dict[str, tuple[ClusteringParams, float]]:
+    """Clustering thresholds of their own for each imaging modality of mixed validation images.
+
+    A stained bright-field image gives the network less confident seeds and
+    foreground than a fluorescence one, so one set of thresholds cannot suit
+    both. When ``samples`` hold more than one modality
+    (:func:`~clusterseg.features.image_modality`), each modality with at
+    least ``min_images`` images gets ``model.clustering`` with the ``grid``
+    values (default :data:`MODALITY_CLUSTERING_GRID`) that score best on its
+    images, if they beat ``model.clustering`` there.
+
+    Returns
+    -------
+    dict
+        ``modality -> (params, DSB accuracy at IoU 0.5 on its images)``, for
+        :attr:`SpatialEmbeddingModel.modality_clustering`.
+    """
+    if len({s.modality for s in samples}) < 2:
+        return {}
+    return _per_modality_search(_predict_all(model, samples), samples, model.clustering,
+                                grid or MODALITY_CLUSTERING_GRID, min_images)
+
+
+def _per_modality_search(maps, samples, base: ClusteringParams, grid, min_images: int = 5) -> dict:
+    groups: dict[str, list[int]] = {}
+    for i, sample in enumerate(samples):
+        groups.setdefault(sample.modality, []).append(i)
+    tuned = {}
+    for modality, index in groups.items():
+        if len(groups) < 2 or len(index) < min_images:
+            continue
+        group_maps, group = [maps[i] for i in index], [samples[i] for i in index]
+        params, score = _grid_search(group_maps, group, base, grid)
+        if score > evaluate_dsb(group_maps, group, base):
+            tuned[modality] = (params, score)
+    return tuned
 
 
 def _start_from(model: SpatialEmbeddingModel, weights: str) -> None:
@@ -521,10 +576,25 @@ def _train_epoch(model, crops, optimizer, criterion, config: InstanceTrainingCon
     return sums / len(crops)
 
 
+def tune_model_clustering(model: SpatialEmbeddingModel, samples: Sequence[PreparedSample]) -> SpatialEmbeddingModel:
+    """Set a model's clustering thresholds from prepared validation samples, in place.
+
+    The general thresholds are searched over :data:`DEFAULT_CLUSTERING_GRID`,
+    then, on mixed data, each imaging modality's over
+    :data:`MODALITY_CLUSTERING_GRID` (:func:`tune_modality_clustering`); the
+    network runs once. The validation scores go to ``model.metadata``.
+    """
+    maps = _predict_all(model, samples)
+    params, score = _grid_search(maps, samples, model.clustering, DEFAULT_CLUSTERING_GRID)
+    model.clustering = params
+    model.metadata.update({"val_dsb50_tuned": score})
+    per_modality = _per_modality_search(maps, samples, params, MODALITY_CLUSTERING_GRID)
+    model.modality_clustering = {modality: p for modality, (p, _) in per_modality.items()}
+    model.metadata.update({f"val_dsb50_tuned_{modality}": s for modality, (_, s) in per_modality.items()})
+    return model
+
+
 def _tune_best(best_path: Path, val_samples, device) -> None:
     """Tune the clustering thresholds of the best model on the validation images and save them with it."""
-    best = SpatialEmbeddingModel.load(best_path).to(device)
-    params, score = tune_clustering(best, val_samples)
-    best.clustering = params
-    best.metadata.update({"val_dsb50_tuned": score})
+    best = tune_model_clustering(SpatialEmbeddingModel.load(best_path).to(device), val_samples)
     save_checkpoint(best.checkpoint(), best_path)
