@@ -181,3 +181,20 @@ def test_process_files_names_same_stem_inputs_as_the_cli(tmp_path):
     report = cd.process_files(inputs, "superpixels", tmp_path / "out", n_segments=9, method="slic")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_x_labels.tif", "b_x_labels.tif"]
     assert len(report.written) == 2 and not report.failed
+
+
+def test_chunked_instances_decide_the_imaging_modality_once_for_the_whole_image():
+    import dask.array as da
+
+    from clusterseg.distributed.arrays import _global_normalisation
+    from clusterseg.instances.model import SpatialEmbeddingModel
+
+    net = SpatialEmbeddingModel(width=0.25)
+    image = np.full((128, 128, 3), 90, np.uint8)  # grey background: a chunk of it alone looks grey
+    image[:40, :40] = (200, 60, 160)  # stained objects in one corner
+    options = _global_normalisation(da.from_array(image, chunks=(64, 64, 3)), net, {})
+    assert options["modality"] == "colour" and options["intensity_range"][1] > options["intensity_range"][0]
+    given = _global_normalisation(da.from_array(image, chunks=64), net, {"modality": "grey"})
+    assert given["modality"] == "grey"
+    kept = _global_normalisation(da.from_array(image, chunks=64), net, {"intensity_range": (0.0, 0.5)})
+    assert kept == {"intensity_range": (0.0, 0.5), "modality": "colour"}

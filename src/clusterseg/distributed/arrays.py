@@ -216,17 +216,25 @@ def _check_out(out, overwrite: bool) -> Path | None:
 
 
 def _global_normalisation(image, net, options: dict) -> dict:
-    """The model's percentile normalisation (and ``invert="auto"``) decided once for the whole image.
+    """The model's percentile normalisation (and ``invert="auto"``, ``modality="auto"``) decided once
+    for the whole image.
 
     Per-chunk percentiles would normalise chunks differently (masks changed by
     up to 10 % IoU on a test image); they are computed instead on a strided
-    sample of at most about 4 Mpx.
+    sample of at most about 4 Mpx. The imaging modality, which picks the
+    model's clustering thresholds, is decided on the same sample, so that a
+    chunk of bare background does not get other thresholds than its neighbours.
     """
     from .._validation import to_float_rgb
+    from ..features import image_modality
 
     step = max(1, math.ceil(math.sqrt(image.shape[0] * image.shape[1] / 4e6)))
     sample = to_float_rgb(np.asarray(image[::step, ::step].compute(scheduler="threads")),
                           channel_axis=-1 if image.ndim == 3 else None)
+    if options.get("modality", "auto") == "auto":
+        options = {**options, "modality": image_modality(sample, channel_axis=-1 if image.ndim == 3 else None)}
+    if options.get("intensity_range") is not None:
+        return options
     low, high = np.percentile(sample, net.percentiles)
     if high <= low:
         low, high = float(sample.min()), float(sample.max())
@@ -335,7 +343,7 @@ def instances(
         import dask
 
         reference = dask.delayed(model, pure=True)  # one key: sent to each worker once
-    if options.get("intensity_range") is None:
+    if options.get("intensity_range") is None or options.get("modality", "auto") == "auto":
         options = _global_normalisation(image, net, options)
     if chunks % 8:
         raise ValueError(f"chunks must be a multiple of 8 for instances (the network's stride), got {chunks}")
