@@ -170,6 +170,8 @@ def main(argv=None) -> int:
                    help="also evaluate the model with invert='auto' (bright backgrounds flipped at inference)")
     p.add_argument("--float32", action="store_true",
                    help="also evaluate the model in float32 (default precision 'auto': bf16 where supported)")
+    p.add_argument("--general-thresholds", action="store_true",
+                   help="also evaluate the model with modality=None (its general clustering thresholds for every image)")
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu: CPU timings)")
     p.add_argument("--limit", type=int, default=None, help="first N test images (default all)")
     p.add_argument("--tune-images", type=int, default=100, help="random train images used to tune the baseline")
@@ -226,6 +228,9 @@ def main(argv=None) -> int:
             if args.invert:
                 methods[f"spatial embeddings ({model}, invert auto)"] = model_runner(model, False, args.device,
                                                                                    invert="auto")
+            if args.general_thresholds:
+                methods[f"spatial embeddings ({model}, general thresholds)"] = model_runner(model, False, args.device,
+                                                                                          modality=None)
             if args.float32:
                 methods[f"spatial embeddings ({model}, float32)"] = model_runner(model, False, args.device,
                                                                                precision="float32")
