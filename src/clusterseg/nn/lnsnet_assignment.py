@@ -76,12 +76,11 @@ def _neighbour_seeds(seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: 
 
 
 def _cell_distances(
-    z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int, with_norm: bool = True
+    z: torch.Tensor, seed_feats: torch.Tensor, grid: SeedGrid, radius: int, a0: int, a1: int
 ):
     """Distances in the padded per-cell layout.
 
-    Returns ``d`` (nr, cols, R, Hm, Wm) (without the per-pixel ``|z|^2`` term
-    when ``with_norm`` is False), seed ids and validity (nr, cols, R).
+    Returns ``d`` (nr, cols, R, Hm, Wm), seed ids and validity (nr, cols, R).
     """
     _, c, hh, w = z.shape
     rfirst, _, rtable = _cell_layout(grid.height, grid.rows, z.device)
@@ -94,8 +93,7 @@ def _cell_distances(
     feats, ids, valid = _neighbour_seeds(seed_feats, grid, radius, a0, a1)
     nb = feats.reshape(nr * grid.cols, -1, c)  # (k', R, C)
     d = torch.baddbmm((nb * nb).sum(-1, keepdim=True), nb, zc.transpose(1, 2), alpha=-2.0)  # (k', R, M)
-    if with_norm:
-        d = (d + (zc * zc).sum(-1)[:, None, :]).clamp_min(0)
+    d = (d + (zc * zc).sum(-1)[:, None, :]).clamp_min(0)
     return d.reshape(nr, grid.cols, -1, hm, wm), ids, valid, rfirst
 
 
@@ -110,6 +108,34 @@ def _to_pixels(cell_values: torch.Tensor, grid: SeedGrid, a0: int, a1: int, devi
     ur = r - rfirst[ar]
     vc = c - cfirst[ac]
     return cell_values[(ar - a0)[:, None], ac[None, :], ur[:, None], vc[None, :]]
+
+
+def _nearest(sq_dist: torch.Tensor, dim: int) -> torch.Tensor:
+    """Index (int32) of the smallest of the non-negative squared distances along ``dim``.
+
+    ``min(dim).indices`` reduces over a short strided dimension about thirty
+    times slower than a plain minimum on CPU, so the candidate index is
+    written into the lowest mantissa bits of every distance (non-negative
+    floats order like their bit patterns) and one integer minimum returns it.
+    With the 9 candidates of a 3x3 window (4 bits), float32 distances closer
+    than about 2e-6 relative count as tied; ties go to the lower index.
+    ``sq_dist`` may be overwritten.
+    """
+    n = sq_dist.shape[dim]
+    if sq_dist.dtype not in _SAME_SIZE_INT:
+        sq_dist = sq_dist.float()  # 16-bit floats have too few mantissa bits to spare
+    int_dtype = _SAME_SIZE_INT[sq_dist.dtype]
+    bits = max(1, (n - 1).bit_length())
+    if bits > 8:
+        return sq_dist.min(dim).indices.int()
+    shape = [1] * sq_dist.dim()
+    shape[dim] = n
+    index = torch.arange(n, device=sq_dist.device, dtype=int_dtype).view(shape)
+    packed = sq_dist.clamp_min_(0).view(int_dtype)  # rounding can leave tiny negatives
+    return packed.bitwise_and_(-(1 << bits)).bitwise_or_(index).amin(dim).bitwise_and_((1 << bits) - 1).int()
+
+
+_SAME_SIZE_INT = {torch.float32: torch.int32, torch.float64: torch.int64}
 
 
 def local_candidates(
@@ -179,9 +205,8 @@ def assign_local(
         a1 = min(grid.rows, a0 + step)
         p0, p1 = int(rfirst[a0]), int(rfirst[a1])
         tile = z[:, :, p0:p1] if extra is None else torch.cat([z[:, :, p0:p1], extra[:, :, p0:p1].to(z)], 1)
-        d, ids, valid, _ = _cell_distances(tile, seed_feats, grid, radius, a0, a1, with_norm=False)
-        d = d.masked_fill(~valid[:, :, :, None, None], float("inf"))
-        best = d.min(2).indices  # first minimum; much faster than argmin over a strided dim on CPU
+        d, ids, valid, _ = _cell_distances(tile, seed_feats, grid, radius, a0, a1)
+        best = _nearest(d.masked_fill_(~valid[:, :, :, None, None], float("inf")), 2).long()
         best_px = _to_pixels(best, grid, a0, a1, z.device)
         cells_r = torch.arange(p0, p1, device=z.device) * grid.rows // grid.height - a0
         cells_c = torch.arange(w, device=z.device) * grid.cols // grid.width
@@ -216,9 +241,12 @@ class LocalAssigner:
     layout used by :func:`local_candidates`, together with the candidate seed ids
     of every cell and the map back to pixels, so that each call (one
     assignment, e.g. one centre-update step) costs only a batched matrix product
-    and a minimum over the ``(2r+1)^2`` candidates. Images whose layout would
-    exceed ``max_cached`` values are assigned in row tiles by
-    :func:`assign_local` on every call instead (bounded memory).
+    and a minimum over the ``(2r+1)^2`` candidates. Every pixel carries two
+    more channels, ``1`` and ``|z|^2``, so that the product with the seed rows
+    ``(-2 s, |s|^2, 1)`` is the squared distance itself and the per-cell sums
+    count the pixels. Images whose layout would exceed ``max_cached`` values
+    are assigned in row tiles by :func:`assign_local` on every call instead
+    (bounded memory).
 
     Parameters
     ----------
@@ -228,9 +256,12 @@ class LocalAssigner:
         Window radius in cells.
     max_cached : int
         Largest cached layout, in tensor elements.
+    extra : (1, E, H, W) tensor, optional
+        Pixel features after the channels of ``z`` (not concatenated in memory).
 
     Examples
     --------
+    >>> from clusterseg.nn.seed_grid import seed_grid
     >>> z = torch.rand(1, 4, 20, 30)
     >>> grid = seed_grid(20, 30, 6)
     >>> seeds = torch.rand(grid.n_seeds, 4)
@@ -248,34 +279,25 @@ class LocalAssigner:
     ):
         self.grid, self.radius = grid, int(radius)
         _, c, h, w = z.shape
-        c_all = c + (0 if extra is None else extra.shape[1])
+        self.channels = c + (0 if extra is None else extra.shape[1])
         rfirst, rsizes, rtable = _cell_layout(grid.height, grid.rows, z.device)
         cfirst, csizes, ctable = _cell_layout(grid.width, grid.cols, z.device)
         hm, wm = rtable.shape[1], ctable.shape[1]
         self.shape = (h, w)
-        self.cached = grid.n_seeds * hm * wm * c_all <= max_cached
+        self.cached = grid.n_seeds * hm * wm * (self.channels + 2) <= max_cached
         self._best = self._last = None
-        self._totals = None  # (best, sums, counts) of the last cluster_sums, updated incrementally
+        self._totals = None  # (best, sums) of the last cluster_sums, updated incrementally
         if not self.cached:  # tiled fallback, without concatenating the whole images
             self.z, self.extra = z, extra
             return
         flat = (rtable[:, None, :, None] * w + ctable[None, :, None, :]).reshape(-1)  # (rows, cols, Hm, Wm)
-        self.zc_t = torch.empty((grid.n_seeds, c_all, hm * wm), device=z.device, dtype=z.dtype)  # (K, C, M)
-        first = 0
-        for part in (z, extra):
-            if part is None:
-                continue
-            pc = part.shape[1]
-            pt = part[0].permute(1, 2, 0).reshape(-1, pc)  # a view for channels-last input
-            gathered = pt.index_select(0, flat).to(z.dtype)  # index_select: twice as fast as pt[flat] here
-            self.zc_t[:, first : first + pc] = gathered.reshape(grid.n_seeds, hm * wm, pc).transpose(1, 2)
-            first += pc
-        _, ids, valid = _neighbour_seeds(torch.zeros(grid.n_seeds, 1, device=z.device), grid, self.radius, 0, grid.rows)
-        self.ids = ids.reshape(grid.n_seeds, -1)  # (K, R)
         # slots of the padded layout that hold a pixel of their own cell (not a repeat)
         u, v = torch.arange(hm, device=z.device), torch.arange(wm, device=z.device)
         in_cell = (u[None, :, None] < rsizes[:, None, None])[:, None] & (v[None, None, :] < csizes[:, None, None])[None]
         self.slot_weight = in_cell.reshape(grid.n_seeds, 1, hm * wm).to(z.dtype)  # (K, 1, M)
+        self.zc = self._gather(z, extra, flat, hm * wm)  # (K, M, C + 2)
+        _, ids, valid = _neighbour_seeds(torch.zeros(grid.n_seeds, 1, device=z.device), grid, self.radius, 0, grid.rows)
+        self.ids = ids.reshape(grid.n_seeds, -1)  # (K, R)
         self.invalid = ~valid.reshape(grid.n_seeds, -1)
         # flat position in the (K, M) layout of every pixel
         r = torch.arange(h, device=z.device)
@@ -284,6 +306,24 @@ class LocalAssigner:
         cell = ar[:, None] * grid.cols + ac[None, :]
         pos = (r - rfirst[ar])[:, None] * wm + (cidx - cfirst[ac])[None, :]
         self.pixel_slot = (cell * (hm * wm) + pos).reshape(-1)
+
+    def _gather(self, z, extra, flat, m: int) -> torch.Tensor:
+        """Pixels in the per-cell layout (K, M, C + 2): the features, then ``slot_weight`` and ``|features|^2``."""
+        k, c = self.grid.n_seeds, self.channels
+        zc = torch.empty((k, m, c + 2), device=z.device, dtype=z.dtype)
+        zc[:, :, c].fill_(1.0)  # weighted by slot_weight in the sums: pixel counts come with the features
+        zc[:, :, c + 1].fill_(0.0)  # fill_: assigning a Python scalar to a strided column is ten times slower
+        first = 0
+        for part in (z, extra):
+            if part is None:
+                continue
+            pc = part.shape[1]
+            pt = part[0].permute(1, 2, 0).reshape(-1, pc).to(z.dtype)  # a view for channels-last input
+            # index_select: twice as fast as pt[flat] here
+            zc[:, :, first : first + pc] = pt.index_select(0, flat).reshape(k, m, pc)
+            zc[:, :, c + 1] += (pt * pt).sum(1).index_select(0, flat).reshape(k, m)
+            first += pc
+        return zc
 
     @torch.no_grad()
     def __call__(self, seed_feats: torch.Tensor) -> torch.Tensor:
@@ -297,20 +337,20 @@ class LocalAssigner:
         or :meth:`cluster_sums` (the cached layout maps labels back to pixels only when asked).
 
         ``seed_feats`` (K, C') may have fewer columns than the pixel features:
-        the missing ones count as zero (with ``|z|^2`` left out of the
-        comparison, those pixel channels are then ignored), and are skipped.
+        the missing ones count as zero, which adds the same ``|x|^2`` of those
+        pixel channels to every candidate of a pixel, so they are ignored.
         """
+        missing = self.channels - seed_feats.shape[1]
+        if missing > 0:
+            seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], missing)], 1)
         if not self.cached:
-            missing = self.z.shape[1] + (0 if self.extra is None else self.extra.shape[1]) - seed_feats.shape[1]
-            if missing > 0:
-                seed_feats = torch.cat([seed_feats, seed_feats.new_zeros(seed_feats.shape[0], missing)], 1)
             self._last = assign_local(self.z, seed_feats, self.grid, self.radius, extra=self.extra)
             return
-        nb = seed_feats[self.ids]  # (K, R, C)
-        # |z|^2 is the same for all candidates of a pixel: minimise |s|^2 - 2 z.s
-        sq = (nb * nb).sum(-1).masked_fill(self.invalid, float("inf"))[:, :, None]
-        d = torch.baddbmm(sq, nb, self.zc_t[:, : nb.shape[2]], alpha=-2.0)  # (K, R, M)
-        self._best = d.min(1).indices  # first minimum; ten times faster than argmin over a strided dim on CPU
+        sq = (seed_feats * seed_feats).sum(1, keepdim=True)
+        rows = torch.cat([seed_feats * -2.0, sq, torch.ones_like(sq)], 1)[self.ids]  # (K, R, C + 2)
+        rows[:, :, -2].masked_fill_(self.invalid, float("inf"))
+        d = torch.bmm(rows, self.zc.transpose(1, 2))  # (K, R, M) squared distances
+        self._best = _nearest(d, 1)
         self._last = None
 
     def labels(self) -> torch.Tensor:
@@ -318,7 +358,7 @@ class LocalAssigner:
         if self._last is None:
             if self._best is None:
                 raise RuntimeError("no assignment yet: call assign() first")
-            labels = self.ids.gather(1, self._best).reshape(-1)[self.pixel_slot]
+            labels = self.ids.gather(1, self._best.long()).reshape(-1)[self.pixel_slot]
             self._last = labels.reshape(self.shape)
         return self._last
 
@@ -343,34 +383,29 @@ class LocalAssigner:
             moved = (self._best != self._totals[0]) & (self.slot_weight[:, 0] > 0)
         # moving pixels one by one beats summing them all while fewer than about a tenth moved
         if moved is None or int(moved.sum()) * 10 > moved.numel():
-            sums, counts = self._full_sums()
+            sums = self._full_sums()
         else:
-            sums, counts = self._moved_sums(moved, *self._totals)
-        self._totals = (self._best, sums, counts)
-        return sums, counts
+            sums = self._moved_sums(moved, *self._totals)
+        self._totals = (self._best, sums)
+        return sums[:, : self.channels], sums[:, self.channels]
 
-    def _full_sums(self) -> tuple[torch.Tensor, torch.Tensor]:
-        c, r = self.zc_t.shape[1], self.ids.shape[1]
+    def _full_sums(self) -> torch.Tensor:
+        """Sums (K, C + 2) of the pixel rows of every seed (the weighted count in column C)."""
         k, m = self._best.shape
-        onehot = self.zc_t.new_zeros(k, r, m).scatter_(1, self._best[:, None], self.slot_weight)  # (K, R, M)
-        part = torch.bmm(self.zc_t, onehot.transpose(1, 2))  # (K, C, R)
-        flat_ids = self.ids.reshape(-1)
-        sums = self.zc_t.new_zeros(self.grid.n_seeds, c).index_add_(0, flat_ids, part.transpose(1, 2).reshape(-1, c))
-        counts = self.zc_t.new_zeros(self.grid.n_seeds).index_add_(0, flat_ids, onehot.sum(2).reshape(-1))
-        return sums, counts
+        r = self.ids.shape[1]
+        onehot = self.zc.new_zeros(k, r, m).scatter_(1, self._best[:, None].long(), self.slot_weight)  # (K, R, M)
+        part = torch.bmm(onehot, self.zc)  # (K, R, C + 2)
+        return self.zc.new_zeros(k, self.zc.shape[2]).index_add_(0, self.ids.reshape(-1), part.reshape(k * r, -1))
 
-    def _moved_sums(self, moved: torch.Tensor, before: torch.Tensor, sums: torch.Tensor, counts: torch.Tensor):
-        """``sums`` and ``counts`` of the assignment ``before`` (K, M) updated to the current one (new tensors);
+    def _moved_sums(self, moved: torch.Tensor, before: torch.Tensor, sums: torch.Tensor) -> torch.Tensor:
+        """``sums`` of the assignment ``before`` (K, M) updated to the current one (a new tensor);
         ``moved`` marks the pixels whose seed changed."""
         cell, slot = torch.nonzero(moved, as_tuple=True)
         if cell.numel() == 0:
-            return sums, counts
-        feats = self.zc_t[cell, :, slot]  # (P, C) features of the moved pixels
-        gained, lost = self.ids[cell, self._best[cell, slot]], self.ids[cell, before[cell, slot]]
-        ones = feats.new_ones(cell.numel())
-        sums = sums.index_add(0, gained, feats).index_add_(0, lost, feats, alpha=-1)
-        counts = counts.index_add(0, gained, ones).index_add_(0, lost, ones, alpha=-1)
-        return sums, counts
+            return sums
+        rows = self.zc.view(-1, self.zc.shape[2]).index_select(0, cell * self.zc.shape[1] + slot)  # (P, C + 2)
+        gained, lost = self.ids[cell, self._best[cell, slot].long()], self.ids[cell, before[cell, slot].long()]
+        return sums.index_add(0, gained, rows).index_add_(0, lost, rows, alpha=-1)
 
 
 @torch.no_grad()
