@@ -1,0 +1,239 @@
+"""Compiled CPU kernels of LNSNet inference (Numba): local k-means and seed window means.
+
+:func:`clusterseg.nn.lnsnet_assignment.cluster_pixels` with ``assignment="local"``
+compares every pixel with the seeds of the 3x3 grid cells around its own cell
+(the paper's clustering layer restricted to a window, Zhu et al. [1]_), then
+runs SLIC-like centre updates [2]_. In PyTorch each pass is a batched matrix
+product over a padded per-cell copy of the pixels plus gathers and scatters,
+all memory-bound passes over ``(H, W, C)`` tensors. Here one compiled pass per
+step does it all: for each cell it loads the 9 candidate seeds once, assigns
+each of its pixels to the nearest one (exact squared distances, ties to the
+lower candidate), and moves only the pixels whose seed changed between
+per-(cell, candidate) sums, so the next centres cost ``O(K)``. No padded copy
+is made and memory is ``O(N)`` on any image size.
+
+:func:`window_means` is the inference path of
+:func:`clusterseg.nn.lnsnet_assignment.window_seeds`: the same box means,
+summed directly over the about ``N`` pixels the boxes cover instead of
+through prefix sums over the whole image.
+
+The kernels run on one thread (what a Dask worker runs; results do not depend
+on the thread count and any thread may call them). Labels agree with the PyTorch path
+except where two candidates are equally near up to float32 rounding (the
+PyTorch path rounds ``|z|^2 - 2 z.s + |s|^2``; this kernel sums ``(z - s)^2``).
+
+References
+----------
+.. [1] L. Zhu et al., "Learning the Superpixel in a Non-iterative and Lifelong
+       Manner", CVPR 2021.
+.. [2] R. Achanta et al., "SLIC Superpixels Compared to State-of-the-Art
+       Superpixel Methods", TPAMI 2012.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+try:  # Numba is a dependency; the PyTorch path covers platforms without a wheel
+    import numba
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    numba = None
+
+__all__ = ["available", "local_kmeans", "window_means"]
+
+
+def available() -> bool:
+    """Whether the compiled kernel can run (Numba imported)."""
+    return numba is not None
+
+
+def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
+    """Assign the pixels of ``f`` (H, W, F) to the nearest of the 3x3 candidate seeds of their cell.
+
+    Distances use the first ``n_dist`` features. ``slot`` (H, W) int8 holds the
+    candidate (0..8, raster order of the 3x3 window) of every pixel;
+    ``cell_sums`` (K, 9, F + 1) the feature sums and pixel counts of the pixels
+    of each cell per candidate. ``first``: ``slot`` holds nothing yet, add every pixel.
+    """
+    _, _, nf = f.shape
+    grid_rows = rfirst.shape[0] - 1
+    for cell in range(grid_rows * grid_cols):
+        ar = cell // grid_cols
+        ac = cell - ar * grid_cols
+        cand = np.zeros((9, nf), np.float32)
+        bias = np.full(9, np.inf, np.float32)  # inf: the candidate cell is outside the grid
+        q = 0
+        for dr in range(-1, 2):
+            for dc in range(-1, 2):
+                rr = ar + dr
+                cc = ac + dc
+                if 0 <= rr < grid_rows and 0 <= cc < grid_cols:
+                    bias[q] = 0.0
+                    for j in range(nf):
+                        cand[q, j] = seeds[rr * grid_cols + cc, j]
+                q += 1
+        acc = cell_sums[cell]
+        for r in range(rfirst[ar], rfirst[ar + 1]):
+            for c in range(cfirst[ac], cfirst[ac + 1]):
+                best = np.inf
+                bq = 0
+                for q in range(9):
+                    d = bias[q]
+                    for j in range(n_dist):  # a run-time bound: Numba vectorises this loop
+                        t = f[r, c, j] - cand[q, j]
+                        d += t * t
+                    if d < best:
+                        best = d
+                        bq = q
+                old = slot[r, c]
+                if first or old != bq:
+                    if not first:
+                        for j in range(nf):
+                            acc[old, j] -= f[r, c, j]
+                        acc[old, nf] -= 1.0
+                    for j in range(nf):
+                        acc[bq, j] += f[r, c, j]
+                    acc[bq, nf] += 1.0
+                    slot[r, c] = bq
+
+
+def _seed_sums(cell_sums, grid_rows, grid_cols):  # pragma: no cover - compiled
+    """Per-seed sums (K, F + 1) of the per-(cell, candidate) sums (K, 9, F + 1), in a fixed order."""
+    n_cells, _, nf = cell_sums.shape
+    out = np.zeros((n_cells, nf), np.float64)
+    for cell in range(n_cells):
+        ar = cell // grid_cols
+        ac = cell - ar * grid_cols
+        q = 0
+        for dr in range(-1, 2):
+            for dc in range(-1, 2):
+                rr = ar + dr
+                cc = ac + dc
+                if 0 <= rr < grid_rows and 0 <= cc < grid_cols:
+                    k = rr * grid_cols + cc
+                    for j in range(nf):
+                        out[k, j] += cell_sums[cell, q, j]
+                q += 1
+    return out
+
+
+def _window_means(z, rows, cols, half_h, half_w):  # pragma: no cover - compiled
+    """Means (K, C) of ``z`` (H, W, C) over the boxes ``rows +- half_h`` x ``cols +- half_w``,
+    pixels cut by a box edge weighted by the fraction inside it."""
+    h, w, nc = z.shape
+    out = np.empty((rows.shape[0], nc), np.float32)
+    acc = np.empty(nc, np.float64)
+    for k in range(rows.shape[0]):
+        r0 = min(max(rows[k] - half_h + 0.5, 0.0), h)  # pixel i covers [i, i + 1] here
+        r1 = min(max(rows[k] + half_h + 0.5, 0.0), h)
+        c0 = min(max(cols[k] - half_w + 0.5, 0.0), w)
+        c1 = min(max(cols[k] + half_w + 0.5, 0.0), w)
+        acc[:] = 0.0
+        for i in range(int(np.floor(r0)), min(h, int(np.ceil(r1)))):
+            wr = min(i + 1.0, r1) - max(float(i), r0)
+            if wr <= 0:
+                continue
+            for j in range(int(np.floor(c0)), min(w, int(np.ceil(c1)))):
+                wt = wr * (min(j + 1.0, c1) - max(float(j), c0))
+                if wt <= 0:
+                    continue
+                for ch in range(nc):
+                    acc[ch] += wt * z[i, j, ch]
+        area = (r1 - r0) * (c1 - c0)
+        if area <= 1e-12:  # a box outside the image: the nearest pixel
+            i = min(max(int(np.floor(rows[k] + 0.5)), 0), h - 1)
+            j = min(max(int(np.floor(cols[k] + 0.5)), 0), w - 1)
+            for ch in range(nc):
+                out[k, ch] = z[i, j, ch]
+            continue
+        for ch in range(nc):
+            out[k, ch] = acc[ch] / area
+    return out
+
+
+def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
+    """Seed index (H, W) int64 of every pixel from its candidate slot."""
+    h, w = slot.shape
+    grid_rows = rfirst.shape[0] - 1
+    out = np.empty((h, w), np.int64)
+    for ar in range(grid_rows):
+        for ac in range(grid_cols):
+            for r in range(rfirst[ar], rfirst[ar + 1]):
+                for c in range(cfirst[ac], cfirst[ac + 1]):
+                    q = slot[r, c]
+                    out[r, c] = (ar + q // 3 - 1) * grid_cols + (ac + q % 3 - 1)
+    return out
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def _compiled(name: str):
+    """The kernel ``name`` compiled on first use (and cached on disk by Numba between processes).
+
+    Serial builds: any thread may call them concurrently (threaded Dask workers),
+    results do not depend on the thread count, and one thread per worker is what
+    a cluster runs.
+    """
+    if name not in _COMPILED:
+        _COMPILED[name] = numba.njit(cache=True, fastmath=True, nogil=True)(globals()[name])
+    return _COMPILED[name]
+
+
+def _cell_starts(n: int, parts: int) -> np.ndarray:
+    """First pixel of each of ``parts`` cells along a side of ``n`` pixels (pixel ``i`` is in cell ``i * parts // n``)."""
+    a = np.arange(parts + 1, dtype=np.int64)
+    return (a * n + parts - 1) // parts
+
+
+@torch.no_grad()
+def local_kmeans(features: torch.Tensor, seeds: torch.Tensor, fallback: torch.Tensor, grid, steps: int) -> torch.Tensor:
+    """The single local pass, then ``steps`` centre updates, on the CPU.
+
+    Parameters
+    ----------
+    features : (1, F, H, W) float32 tensor
+        Pixel features of the updates (embedding, then optional weighted colour
+        and position channels); any memory format.
+    seeds : (K, C) tensor
+        Seed features of the first pass (``C <= F``: the first ``C`` features).
+    fallback : (K, F) tensor
+        Centre of a seed that owns no pixel (its own features, colour and position).
+    grid : clusterseg.nn.seed_grid.SeedGrid
+    steps : int
+
+    Returns
+    -------
+    labels : (H, W) long tensor
+    """
+    h, w = features.shape[2:]
+    f = features[0].detach().float().permute(1, 2, 0).contiguous().numpy()  # a view for channels-last input
+    nf, c = f.shape[2], seeds.shape[1]
+    assign_pass, seed_sums = _compiled("_assign_pass"), _compiled("_seed_sums")
+    rfirst, cfirst = _cell_starts(h, grid.rows), _cell_starts(w, grid.cols)
+    cell_sums = np.zeros((grid.n_seeds, 9, nf + 1), np.float64)
+    slot = np.zeros((h, w), np.int8)
+    centres = np.zeros((grid.n_seeds, nf), np.float32)
+    centres[:, :c] = seeds.detach().float().cpu().numpy()
+    assign_pass(f, rfirst, cfirst, grid.cols, centres, c, slot, cell_sums, True)
+    centres = fallback.detach().float().cpu().numpy()
+    for _ in range(int(steps)):
+        sums = seed_sums(cell_sums, grid.rows, grid.cols)
+        counts = sums[:, nf:]
+        centres = np.where(counts > 0, sums[:, :nf] / np.maximum(counts, 1), centres).astype(np.float32)
+        assign_pass(f, rfirst, cfirst, grid.cols, centres, nf, slot, cell_sums, False)
+    return torch.from_numpy(_compiled("_slot_labels")(slot, rfirst, cfirst, grid.cols))
+
+
+@torch.no_grad()
+def window_means(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_h: float, half_w: float) -> torch.Tensor:
+    """Means (K, C) of ``z`` (1, C, H, W) over boxes centred at ``rows``, ``cols`` (K,), in pixels.
+
+    The same values as :func:`clusterseg.nn.lnsnet_assignment.window_seeds`
+    (which see), without gradients; channels-last ``z`` is read in place.
+    """
+    pixels = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
+    means = _compiled("_window_means")(pixels, rows.detach().double().cpu().numpy(),
+                                       cols.detach().double().cpu().numpy(), float(half_h), float(half_w))
+    return torch.from_numpy(means)

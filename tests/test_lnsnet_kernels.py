@@ -1,0 +1,126 @@
+"""The compiled CPU kernels of LNSNet inference against plain references and the PyTorch path."""
+
+import numpy as np
+import pytest
+import torch
+
+from clusterseg.nn import lnsnet_kernels
+from clusterseg.nn.lnsnet_assignment import cluster_pixels, window_seeds
+from clusterseg.nn.seed_grid import seed_grid
+
+pytestmark = pytest.mark.skipif(not lnsnet_kernels.available(), reason="numba is not installed")
+
+
+def _reference_local_kmeans(f, seeds, fallback, grid, steps):
+    """Plain local k-means in float64: 3x3 candidate cells, ties to the lower candidate."""
+    h, w, nf = f.shape
+    c = seeds.shape[1]
+    cell_r = np.arange(h) * grid.rows // h
+    cell_c = np.arange(w) * grid.cols // w
+
+    def assign(centres, n_dist):
+        labels = np.empty((h, w), np.int64)
+        for r in range(h):
+            for col in range(w):
+                best, arg = np.inf, -1
+                for dr in (-1, 0, 1):
+                    for dc in (-1, 0, 1):
+                        rr, cc = cell_r[r] + dr, cell_c[col] + dc
+                        if 0 <= rr < grid.rows and 0 <= cc < grid.cols:
+                            k = rr * grid.cols + cc
+                            d = ((f[r, col, :n_dist] - centres[k, :n_dist]) ** 2).sum()
+                            if d < best:
+                                best, arg = d, k
+                labels[r, col] = arg
+        return labels
+
+    padded = np.zeros((grid.n_seeds, nf))
+    padded[:, :c] = seeds
+    labels = assign(padded, c)
+    centres = fallback.astype(np.float64)
+    for _ in range(steps):
+        flat = labels.ravel()
+        counts = np.bincount(flat, minlength=grid.n_seeds)
+        sums = np.stack([np.bincount(flat, weights=f[..., j].ravel(), minlength=grid.n_seeds) for j in range(nf)], 1)
+        centres = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], centres)
+        labels = assign(centres, nf)
+    return labels
+
+
+def test_local_kmeans_matches_plain_reference():
+    rng = np.random.default_rng(3)
+    h, w, nf, c = 14, 17, 5, 3
+    grid = seed_grid(h, w, 6)
+    f = rng.normal(size=(h, w, nf)).astype(np.float32)
+    seeds = rng.normal(size=(grid.n_seeds, c)).astype(np.float32)
+    fallback = rng.normal(size=(grid.n_seeds, nf)).astype(np.float32)
+    features = torch.from_numpy(f).permute(2, 0, 1)[None]
+    for steps in (0, 1, 4):
+        got = lnsnet_kernels.local_kmeans(features, torch.from_numpy(seeds), torch.from_numpy(fallback), grid, steps)
+        want = _reference_local_kmeans(f, seeds, fallback, grid, steps)
+        assert got.dtype == torch.int64 and got.shape == (h, w)
+        np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_compiled_and_torch_paths_agree():
+    torch.manual_seed(0)
+    z = torch.rand(1, 8, 48, 64).contiguous(memory_format=torch.channels_last)
+    colour = torch.rand(1, 3, 48, 64) * 50
+    grid = seed_grid(48, 64, 24)
+    seeds = torch.rand(grid.n_seeds, 8)
+    kwargs = dict(refine_steps=3, spatial_weight=1.0, colour=colour, colour_weight=0.01)
+    a = cluster_pixels(z, seeds, grid, backend="compiled", **kwargs)
+    b = cluster_pixels(z, seeds, grid, backend="torch", **kwargs)
+    assert a.shape == b.shape == (48, 64) and a.dtype == b.dtype == torch.long
+    assert (a == b).float().mean() > 0.99  # only float32 near-ties may differ
+    assert int(a.min()) >= 0 and int(a.max()) < grid.n_seeds
+    # deterministic, and the same whatever torch's thread count
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        assert torch.equal(a, cluster_pixels(z, seeds, grid, backend="compiled", **kwargs))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def test_compiled_path_on_separated_clusters_is_exact():
+    # four flat quadrants, seeds at their values: every pixel has one clearly nearest seed
+    z = torch.zeros(1, 2, 20, 20)
+    z[0, 0, :10, 10:] = 5.0
+    z[0, 1, 10:, :10] = 5.0
+    z[0, :, 10:, 10:] = 5.0
+    grid = seed_grid(20, 20, 4)
+    seeds = torch.tensor([[0.0, 0.0], [5.0, 0.0], [0.0, 5.0], [5.0, 5.0]])
+    for backend in ("compiled", "torch"):
+        labels = cluster_pixels(z, seeds, grid, refine_steps=2, backend=backend)
+        assert (labels[:10, :10] == 0).all() and (labels[:10, 10:] == 1).all()
+        assert (labels[10:, :10] == 2).all() and (labels[10:, 10:] == 3).all()
+
+
+def test_bad_backend_is_rejected():
+    z = torch.rand(1, 2, 8, 8)
+    grid = seed_grid(8, 8, 4)
+    with pytest.raises(ValueError, match="backend"):
+        cluster_pixels(z, torch.rand(grid.n_seeds, 2), grid, backend="fast")
+
+
+@pytest.mark.parametrize("shape", [(40, 57), (5, 7), (1, 9)])
+def test_window_means_equal_the_differentiable_window_seeds(shape):
+    h, w = shape
+    torch.manual_seed(1)
+    z = torch.randn(1, 6, h, w).contiguous(memory_format=torch.channels_last)
+    rows, cols = torch.rand(30) * (h - 1), torch.rand(30) * (w - 1)
+    for half_h, half_w in [(4.3, 6.1), (0.5, 0.5), (0.2, 3.0)]:
+        want = window_seeds(z.clone().requires_grad_(True), rows, cols, half_h, half_w).detach()
+        got = lnsnet_kernels.window_means(z, rows, cols, half_h, half_w)
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
+        # window_seeds without gradients dispatches to the kernel
+        torch.testing.assert_close(window_seeds(z, rows, cols, half_h, half_w), got)
+
+
+def test_window_means_known_values_and_outside_box():
+    z = torch.arange(12.0).reshape(1, 1, 3, 4)
+    # the box of pixel (1, 1) and half of each neighbour to the left and right
+    got = lnsnet_kernels.window_means(z, torch.tensor([1.0, -9.0]), torch.tensor([1.0, 2.0]), 0.5, 1.0)
+    assert got[0, 0].item() == pytest.approx((0.5 * 4 + 5 + 0.5 * 6) / 2)
+    assert got[1, 0].item() == 2.0  # a box wholly outside the image: its nearest pixel
