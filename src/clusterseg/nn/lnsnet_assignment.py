@@ -502,24 +502,22 @@ def cluster_pixels(
             centre_r, centre_c = grid.centres(z.device, z.dtype)
             seed_rows = centre_r[:, None].expand(grid.rows, grid.cols).reshape(-1)
             seed_cols = centre_c[None, :].expand(grid.rows, grid.cols).reshape(-1)
-        parts, at_seeds = [], []  # channels used by the updates only, and their values at the seeds
-        if colour is not None and colour_weight > 0:
-            colour = colour.to(z.dtype) * math.sqrt(float(colour_weight))
-            parts.append(colour)
-            at_seeds.append(sample_seeds(colour, seed_rows, seed_cols))
-        if spatial_weight > 0:
-            scale = math.sqrt(float(spatial_weight))
-            rr = torch.arange(h, device=z.device, dtype=z.dtype) * (scale / grid.cell_h)
-            cc = torch.arange(w, device=z.device, dtype=z.dtype) * (scale / grid.cell_w)
-            parts.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
-            at_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * scale)
-        if compiled:  # z and the extra channels in one (H, W, F) buffer, read pixel by pixel
-            parts = [z] + parts
-        # channels-last like z, so that the cell layout gathers whole pixel rows
-        extra = torch.empty((1, sum(t.shape[1] for t in parts), h, w), device=z.device, dtype=z.dtype,
-                            memory_format=torch.channels_last)
-        torch.cat(parts, 1, out=extra)
+        colour_scale = math.sqrt(float(colour_weight)) if colour is not None and colour_weight > 0 else 0.0
+        pos_scale = math.sqrt(float(spatial_weight))
+        at_seeds = []  # the values of the update-only channels at the seeds
+        if colour_scale:
+            colour = colour.to(z.dtype)
+            at_seeds.append(sample_seeds(colour, seed_rows, seed_cols) * colour_scale)
+        if pos_scale:
+            at_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * pos_scale)
         fallback = torch.cat([seed_feats] + at_seeds, 1)
+        pixel_scales = (colour if colour_scale else None, colour_scale, pos_scale / grid.cell_h, pos_scale / grid.cell_w)
+        if compiled:  # z and the update channels in one (H, W, F) buffer, read pixel by pixel
+            from .lnsnet_kernels import stack_features
+
+            extra = stack_features(z, *pixel_scales)
+        else:
+            extra = _update_channels(z, *pixel_scales)
         if assignment == "global":
             # the first pass gives the seeds zero extra features: since the per-pixel
             # |z|^2 term is omitted from the comparison, it then ignores those channels
@@ -547,6 +545,21 @@ def cluster_pixels(
         seeds = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], seeds)
         assigner.assign(seeds)
     return assigner.labels()
+
+
+def _update_channels(z: torch.Tensor, colour, colour_scale: float, row_scale: float, col_scale: float) -> torch.Tensor:
+    """The pixel channels of the centre updates beyond ``z``: ``colour * colour_scale`` and the
+    scaled row and column (when their scales are > 0), channels-last like ``z``, so that the cell
+    layout of :class:`LocalAssigner` gathers whole pixel rows."""
+    h, w = z.shape[2:]
+    parts = [colour * colour_scale] if colour is not None else []
+    if row_scale > 0:
+        rr = torch.arange(h, device=z.device, dtype=z.dtype) * row_scale
+        cc = torch.arange(w, device=z.device, dtype=z.dtype) * col_scale
+        parts.append(torch.stack([rr[:, None].expand(h, w), cc[None, :].expand(h, w)])[None])
+    extra = torch.empty((1, sum(t.shape[1] for t in parts), h, w), device=z.device, dtype=z.dtype,
+                        memory_format=torch.channels_last)
+    return torch.cat(parts, 1, out=extra)
 
 
 def _use_compiled(backend: str, z: torch.Tensor) -> bool:

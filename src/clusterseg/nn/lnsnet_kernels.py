@@ -40,7 +40,7 @@ try:  # Numba is a dependency; the PyTorch path covers platforms without a wheel
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     numba = None
 
-__all__ = ["available", "local_kmeans", "window_means"]
+__all__ = ["available", "local_kmeans", "window_means", "stack_features"]
 
 
 def available() -> bool:
@@ -152,6 +152,23 @@ def _window_means(z, rows, cols, half_h, half_w):  # pragma: no cover - compiled
     return out
 
 
+def _stack(z, colour, colour_scale, row_scale, col_scale, out):  # pragma: no cover - compiled
+    """``out`` (H, W, F) = [z, colour * colour_scale, row * row_scale, col * col_scale] per pixel
+    (the colour channels when ``colour`` has any, the position ones when ``row_scale > 0``)."""
+    h, w, nz = z.shape
+    nc = colour.shape[2]
+    for r in range(h):
+        pr = np.float32(r * row_scale)
+        for c in range(w):
+            for j in range(nz):
+                out[r, c, j] = z[r, c, j]
+            for j in range(nc):
+                out[r, c, nz + j] = colour[r, c, j] * np.float32(colour_scale)
+            if row_scale > 0:
+                out[r, c, nz + nc] = pr
+                out[r, c, nz + nc + 1] = np.float32(c * col_scale)
+
+
 def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
@@ -177,7 +194,8 @@ def _compiled(name: str):
     a cluster runs.
     """
     if name not in _COMPILED:
-        _COMPILED[name] = numba.njit(cache=True, fastmath=True, nogil=True)(globals()[name])
+        # reassociation lets the channel sums vectorise; no "fast" flags that assume finite values
+        _COMPILED[name] = numba.njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)(globals()[name])
     return _COMPILED[name]
 
 
@@ -237,3 +255,22 @@ def window_means(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_h
     means = _compiled("_window_means")(pixels, rows.detach().double().cpu().numpy(),
                                        cols.detach().double().cpu().numpy(), float(half_h), float(half_w))
     return torch.from_numpy(means)
+
+
+@torch.no_grad()
+def stack_features(z: torch.Tensor, colour: torch.Tensor | None, colour_scale: float, row_scale: float,
+                   col_scale: float) -> torch.Tensor:
+    """Pixel features of the centre updates as one channels-last (1, F, H, W) tensor.
+
+    ``z`` (1, C, H, W), then ``colour`` (1, L, H, W) times ``colour_scale`` (if
+    given), then the pixel row times ``row_scale`` and column times
+    ``col_scale`` (if ``row_scale > 0``): the layout that :func:`local_kmeans`
+    reads pixel by pixel, written in one pass.
+    """
+    h, w = z.shape[2:]
+    zz = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
+    cc = (colour[0].detach().float().permute(1, 2, 0).contiguous().numpy() if colour is not None
+          else np.zeros((h, w, 0), np.float32))
+    out = np.empty((h, w, zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0)), np.float32)
+    _compiled("_stack")(zz, cc, float(colour_scale), float(row_scale), float(col_scale), out)
+    return torch.from_numpy(out).permute(2, 0, 1)[None]
