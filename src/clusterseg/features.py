@@ -116,12 +116,18 @@ def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"rgb must be (H, W, 3), got shape {rgb.shape}")
-    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).reshape(-1, 3)
+    # channel planes (3, N): each step below is a few contiguous vector passes (a (N, 3) @ (3, 3)
+    # product or strided columns cost more than the whole conversion)
+    t = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).reshape(-1, 3).t().contiguous()
     linear = torch.where(t > 0.04045, ((t + 0.055) / 1.055).pow(2.4), t / 12.92)
-    xyz = linear @ torch.tensor(_RGB_TO_XYZ_WHITE, dtype=torch.float32).t()
+    xyz = torch.stack([m[0] * linear[0] + m[1] * linear[1] + m[2] * linear[2] for m in _RGB_TO_XYZ_WHITE])
     f = torch.where(xyz > 0.008856, xyz.clamp_min(0.008856).pow(1.0 / 3.0), 7.787 * xyz + 16.0 / 116.0)
-    lab = torch.stack([116.0 * f[:, 1] - 16.0, 500.0 * (f[:, 0] - f[:, 1]), 200.0 * (f[:, 1] - f[:, 2])], 1)
-    return lab.reshape(rgb.shape).numpy()
+    lab = torch.empty(rgb.shape, dtype=torch.float32)
+    flat = lab.view(-1, 3)
+    torch.mul(f[1], 116.0, out=flat[:, 0]).sub_(16.0)
+    torch.sub(f[0], f[1], out=flat[:, 1]).mul_(500.0)
+    torch.sub(f[1], f[2], out=flat[:, 2]).mul_(200.0)
+    return lab.numpy()
 
 
 def lab_xy_features(
