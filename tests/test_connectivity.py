@@ -5,6 +5,8 @@ import pytest
 from skimage.measure import label as cc_label
 
 from clusterseg.superpixels import enforce_connectivity
+from clusterseg._jit import available as _jit_available
+from clusterseg._jit import jit as _jit
 
 
 def n_components(labels, connectivity=1):
@@ -177,3 +179,25 @@ def test_blocky_map_with_noise_pixels():
 def test_bad_input(labels, kwargs, match):
     with pytest.raises(ValueError, match=match):
         enforce_connectivity(labels, **kwargs)
+
+
+@pytest.mark.skipif(not _jit_available(), reason="numba is not installed")
+@pytest.mark.parametrize("case", ["random", "ring", "thin"])
+def test_compiled_border_lengths_equal_the_numpy_ones(case):
+    from clusterseg.graph.connectivity import _border_lengths, _components, _face_pairs, _pixel_borders
+
+    rng = np.random.default_rng(5)
+    if case == "random":
+        labels = rng.integers(0, 6, (37, 41))
+    elif case == "ring":  # one segment bordering 100 others: a bucket long enough for the full sort
+        labels = np.zeros((60, 60), np.int64)
+        for i, (r, c) in enumerate((r, c) for r in range(2, 60, 6) for c in range(2, 60, 6)):
+            labels[r:r + 3, c:c + 3] = i + 1
+    else:
+        labels = rng.integers(0, 3, (9, 1))
+    comp = _components(labels, 1)
+    n = int(comp.max()) + 1
+    want = _border_lengths(*_face_pairs(comp), None, n)
+    got = _jit(_pixel_borders)(comp, n)
+    for a, b in zip(want, got):
+        np.testing.assert_array_equal(a, b)

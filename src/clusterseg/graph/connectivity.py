@@ -12,6 +12,9 @@ from scipy import sparse
 from scipy.sparse.csgraph import connected_components
 from skimage.measure import label as _cc_label
 
+from .._jit import available as _jit_available
+from .._jit import jit
+
 __all__ = ["enforce_connectivity"]
 
 
@@ -29,6 +32,57 @@ def _face_pairs(comp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         firsts.append(a[differ])
         seconds.append(b[differ])
     return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _pixel_borders(comp, n):  # pragma: no cover - compiled
+    """``(u, v, length)`` of every pair of face-adjacent components of a 2-D ``comp`` map, ``u < v``,
+    in increasing ``(u, v)`` order (as :func:`_border_lengths` of :func:`_face_pairs`): the pairs
+    are bucketed by ``u`` with a counting sort and each short bucket is sorted on its own."""
+    h, w = comp.shape
+    count = np.zeros(n + 1, np.int64)
+    for r in range(h):
+        for c in range(w):
+            a = comp[r, c]
+            if c + 1 < w and comp[r, c + 1] != a:
+                count[min(a, comp[r, c + 1]) + 1] += 1
+            if r + 1 < h and comp[r + 1, c] != a:
+                count[min(a, comp[r + 1, c]) + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    partner = np.empty(start[-1], np.int64)
+    for r in range(h):
+        for c in range(w):
+            a = comp[r, c]
+            if c + 1 < w and comp[r, c + 1] != a:
+                lo, hi = min(a, comp[r, c + 1]), max(a, comp[r, c + 1])
+                partner[fill[lo]] = hi
+                fill[lo] += 1
+            if r + 1 < h and comp[r + 1, c] != a:
+                lo, hi = min(a, comp[r + 1, c]), max(a, comp[r + 1, c])
+                partner[fill[lo]] = hi
+                fill[lo] += 1
+    u = np.empty(partner.size, np.int64)
+    v = np.empty(partner.size, np.int64)
+    length = np.empty(partner.size, np.float64)
+    m = 0
+    for a in range(n):
+        lo, hi = start[a], start[a + 1]
+        if hi - lo > 64:  # a long border (one segment around many others)
+            partner[lo:hi].sort()
+        for i in range(lo + 1, hi):  # insertion sort: most buckets hold a few dozen pairs
+            x = partner[i]
+            j = i - 1
+            while j >= lo and partner[j] > x:
+                partner[j + 1] = partner[j]
+                j -= 1
+            partner[j + 1] = x
+        for i in range(lo, hi):
+            if i > lo and partner[i] == partner[i - 1]:
+                length[m - 1] += 1.0
+            else:
+                u[m], v[m], length[m] = a, partner[i], 1.0
+                m += 1
+    return u[:m], v[:m], length[:m]
 
 
 def _border_lengths(
@@ -133,8 +187,10 @@ def enforce_connectivity(
     sizes = np.bincount(comp.ravel(), minlength=n).astype(np.int64)
     if min_size <= 1 or n == 1 or sizes.min() >= min_size:
         return comp.astype(np.int32)
-    pa, pb = _face_pairs(comp)
-    u, v, length = _border_lengths(pa, pb, None, n)
+    if comp.ndim == 2 and _jit_available():
+        u, v, length = jit(_pixel_borders)(comp, n)
+    else:
+        u, v, length = _border_lengths(*_face_pairs(comp), None, n)
     # group[i]: current segment of original component i (segment ids are the
     # smallest original component id of the group, i.e. raster order is kept).
     group = np.arange(n, dtype=np.int64)

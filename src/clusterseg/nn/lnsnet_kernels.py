@@ -17,8 +17,8 @@ is made and memory is ``O(N)`` on any image size.
 summed directly over the about ``N`` pixels the boxes cover instead of
 through prefix sums over the whole image.
 
-The kernels run on one thread (what a Dask worker runs; results do not depend
-on the thread count and any thread may call them). Labels agree with the PyTorch path
+The kernels are serial (:mod:`clusterseg._jit`: what a Dask worker runs;
+results do not depend on the thread count). Labels agree with the PyTorch path
 except where two candidates are equally near up to float32 rounding (the
 PyTorch path rounds ``|z|^2 - 2 z.s + |s|^2``; this kernel sums ``(z - s)^2``).
 
@@ -35,17 +35,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-try:  # Numba is a dependency; the PyTorch path covers platforms without a wheel
-    import numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
-    numba = None
+from .._jit import available, jit
 
 __all__ = ["available", "local_kmeans", "window_means", "stack_features"]
-
-
-def available() -> bool:
-    """Whether the compiled kernel can run (Numba imported)."""
-    return numba is not None
 
 
 def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
@@ -183,22 +175,6 @@ def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compile
     return out
 
 
-_COMPILED: dict[str, object] = {}
-
-
-def _compiled(name: str):
-    """The kernel ``name`` compiled on first use (and cached on disk by Numba between processes).
-
-    Serial builds: any thread may call them concurrently (threaded Dask workers),
-    results do not depend on the thread count, and one thread per worker is what
-    a cluster runs.
-    """
-    if name not in _COMPILED:
-        # reassociation lets the channel sums vectorise; no "fast" flags that assume finite values
-        _COMPILED[name] = numba.njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)(globals()[name])
-    return _COMPILED[name]
-
-
 def _cell_starts(n: int, parts: int) -> np.ndarray:
     """First pixel of each of ``parts`` cells along a side of ``n`` pixels (pixel ``i`` is in cell ``i * parts // n``)."""
     a = np.arange(parts + 1, dtype=np.int64)
@@ -228,7 +204,7 @@ def local_kmeans(features: torch.Tensor, seeds: torch.Tensor, fallback: torch.Te
     h, w = features.shape[2:]
     f = features[0].detach().float().permute(1, 2, 0).contiguous().numpy()  # a view for channels-last input
     nf, c = f.shape[2], seeds.shape[1]
-    assign_pass, seed_sums = _compiled("_assign_pass"), _compiled("_seed_sums")
+    assign_pass, seed_sums = jit(_assign_pass), jit(_seed_sums)
     rfirst, cfirst = _cell_starts(h, grid.rows), _cell_starts(w, grid.cols)
     cell_sums = np.zeros((grid.n_seeds, 9, nf + 1), np.float64)
     slot = np.zeros((h, w), np.int8)
@@ -241,7 +217,7 @@ def local_kmeans(features: torch.Tensor, seeds: torch.Tensor, fallback: torch.Te
         counts = sums[:, nf:]
         centres = np.where(counts > 0, sums[:, :nf] / np.maximum(counts, 1), centres).astype(np.float32)
         assign_pass(f, rfirst, cfirst, grid.cols, centres, nf, slot, cell_sums, False)
-    return torch.from_numpy(_compiled("_slot_labels")(slot, rfirst, cfirst, grid.cols))
+    return torch.from_numpy(jit(_slot_labels)(slot, rfirst, cfirst, grid.cols))
 
 
 @torch.no_grad()
@@ -252,7 +228,7 @@ def window_means(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_h
     (which see), without gradients; channels-last ``z`` is read in place.
     """
     pixels = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
-    means = _compiled("_window_means")(pixels, rows.detach().double().cpu().numpy(),
+    means = jit(_window_means)(pixels, rows.detach().double().cpu().numpy(),
                                        cols.detach().double().cpu().numpy(), float(half_h), float(half_w))
     return torch.from_numpy(means)
 
@@ -272,5 +248,5 @@ def stack_features(z: torch.Tensor, colour: torch.Tensor | None, colour_scale: f
     cc = (colour[0].detach().float().permute(1, 2, 0).contiguous().numpy() if colour is not None
           else np.zeros((h, w, 0), np.float32))
     out = np.empty((h, w, zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0)), np.float32)
-    _compiled("_stack")(zz, cc, float(colour_scale), float(row_scale), float(col_scale), out)
+    jit(_stack)(zz, cc, float(colour_scale), float(row_scale), float(col_scale), out)
     return torch.from_numpy(out).permute(2, 0, 1)[None]
