@@ -124,3 +124,10 @@ def test_window_means_known_values_and_outside_box():
     got = lnsnet_kernels.window_means(z, torch.tensor([1.0, -9.0]), torch.tensor([1.0, 2.0]), 0.5, 1.0)
     assert got[0, 0].item() == pytest.approx((0.5 * 4 + 5 + 0.5 * 6) / 2)
     assert got[1, 0].item() == 2.0  # a box wholly outside the image: its nearest pixel
+
+
+@pytest.mark.parametrize("shape,grid_shape", [((40, 57), (6, 8)), ((7, 5), (3, 5)), ((9, 9), (1, 1))])
+def test_adaptive_means_equal_adaptive_avg_pool2d(shape, grid_shape):
+    z = torch.randn(1, 4, *shape).contiguous(memory_format=torch.channels_last)
+    got = lnsnet_kernels.adaptive_means(z, *grid_shape)
+    torch.testing.assert_close(got, torch.nn.functional.adaptive_avg_pool2d(z, grid_shape), atol=1e-5, rtol=1e-5)

@@ -226,6 +226,15 @@ class FeatureEmbedder(nn.Module):
         return z
 
 
+def _grid_means(z: torch.Tensor, grid: SeedGrid) -> torch.Tensor:
+    """Adaptive average pooling of ``z`` onto the seed grid; compiled for one CPU image without gradients."""
+    from . import lnsnet_kernels
+
+    if z.shape[0] == 1 and z.device.type == "cpu" and not z.requires_grad and lnsnet_kernels.available():
+        return lnsnet_kernels.adaptive_means(z, grid.rows, grid.cols).to(z.dtype)
+    return F.adaptive_avg_pool2d(z, (grid.rows, grid.cols))
+
+
 class SeedEstimationLayer(nn.Module):
     """Seed Estimation Layer (SEL): bounded offsets of the grid seeds from pooled ``Z``.
 
@@ -250,7 +259,7 @@ class SeedEstimationLayer(nn.Module):
 
     def forward(self, z: torch.Tensor, grid: SeedGrid) -> torch.Tensor:
         """Offsets (B, 2, rows, cols) in cells (row offset, column offset)."""
-        pooled = F.adaptive_avg_pool2d(z, (grid.rows, grid.cols))
+        pooled = _grid_means(z, grid)
         h = self.conv(pooled)
         if grid.rows * grid.cols > 1:
             h = self.norm(h)

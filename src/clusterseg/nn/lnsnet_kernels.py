@@ -37,7 +37,7 @@ import torch
 
 from .._jit import available, jit
 
-__all__ = ["available", "local_kmeans", "window_means", "stack_features"]
+__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means"]
 
 
 def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
@@ -161,6 +161,27 @@ def _stack(z, colour, colour_scale, row_scale, col_scale, out):  # pragma: no co
                 out[r, c, nz + nc + 1] = np.float32(c * col_scale)
 
 
+def _adaptive_means(z, rows, cols):  # pragma: no cover - compiled
+    """Means (rows, cols, C) of ``z`` (H, W, C) over the bins of ``adaptive_avg_pool2d``:
+    bin ``i`` spans ``floor(i H / rows)`` to ``ceil((i + 1) H / rows)``."""
+    h, w, nc = z.shape
+    out = np.empty((rows, cols, nc), np.float32)
+    acc = np.empty(nc, np.float64)
+    for i in range(rows):
+        r0, r1 = (i * h) // rows, -((-(i + 1) * h) // rows)
+        for k in range(cols):
+            c0, c1 = (k * w) // cols, -((-(k + 1) * w) // cols)
+            acc[:] = 0.0
+            for r in range(r0, r1):
+                for c in range(c0, c1):
+                    for ch in range(nc):
+                        acc[ch] += z[r, c, ch]
+            n = (r1 - r0) * (c1 - c0)
+            for ch in range(nc):
+                out[i, k, ch] = acc[ch] / n
+    return out
+
+
 def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
@@ -250,3 +271,11 @@ def stack_features(z: torch.Tensor, colour: torch.Tensor | None, colour_scale: f
     out = np.empty((h, w, zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0)), np.float32)
     jit(_stack)(zz, cc, float(colour_scale), float(row_scale), float(col_scale), out)
     return torch.from_numpy(out).permute(2, 0, 1)[None]
+
+
+@torch.no_grad()
+def adaptive_means(z: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
+    """``torch.nn.functional.adaptive_avg_pool2d(z, (rows, cols))`` of a (1, C, H, W) ``z``, summed
+    directly in float64 (channels-last ``z`` is read in place); (1, C, rows, cols) float32."""
+    pixels = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
+    return torch.from_numpy(jit(_adaptive_means)(pixels, int(rows), int(cols))).permute(2, 0, 1)[None]
