@@ -131,3 +131,16 @@ def test_adaptive_means_equal_adaptive_avg_pool2d(shape, grid_shape):
     z = torch.randn(1, 4, *shape).contiguous(memory_format=torch.channels_last)
     got = lnsnet_kernels.adaptive_means(z, *grid_shape)
     torch.testing.assert_close(got, torch.nn.functional.adaptive_avg_pool2d(z, grid_shape), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_instance_norm_relu_equals_the_module(offset):
+    torch.manual_seed(2)
+    z = (torch.randn(1, 5, 23, 31) * 0.5 + offset).contiguous(memory_format=torch.channels_last)
+    norm = torch.nn.InstanceNorm2d(5, affine=True)
+    torch.nn.init.uniform_(norm.weight, 0.5, 2.0)
+    torch.nn.init.uniform_(norm.bias, -0.5, 0.5)
+    want = torch.relu(norm.double()(z.double())).float()  # float64 statistics as the reference
+    got = lnsnet_kernels.instance_norm_relu_(z.clone(), norm.weight, norm.bias, norm.eps)
+    torch.testing.assert_close(got, want.detach(), atol=5e-5, rtol=1e-5)
+    assert bool((got >= 0).all())

@@ -32,5 +32,10 @@ def jit(function: Callable) -> Callable:
     the channel sums vectorise, while infinities keep their meaning.
     """
     if function not in _COMPILED:
-        _COMPILED[function] = numba.njit(cache=True, fastmath={"reassoc", "contract"}, nogil=True)(function)
+        options = dict(fastmath={"reassoc", "contract"}, nogil=True)
+        try:
+            compiled = numba.njit(cache=True, **options)(function)
+        except RuntimeError:  # no writable cache location (read-only install and home): compile per process
+            compiled = numba.njit(cache=False, **options)(function)
+        _COMPILED[function] = compiled
     return _COMPILED[function]

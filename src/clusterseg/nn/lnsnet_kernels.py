@@ -37,7 +37,7 @@ import torch
 
 from .._jit import available, jit
 
-__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means"]
+__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means", "instance_norm_relu_"]
 
 
 def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
@@ -182,6 +182,37 @@ def _adaptive_means(z, rows, cols):  # pragma: no cover - compiled
     return out
 
 
+def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
+    """In place: ``relu(weight * (p - mean) / sqrt(var + eps) + bias)`` per channel of ``p`` (H, W, C),
+    statistics over the image in two passes (mean, then centred squares; float32 per row, float64 over rows)."""
+    h, w, nc = p.shape
+    n = h * w
+    row = np.zeros(nc, np.float32)
+    total = np.zeros(nc, np.float64)
+    for r in range(h):
+        row[:] = 0.0
+        for c in range(w):
+            for j in range(nc):
+                row[j] += p[r, c, j]
+        total += row
+    mean = (total / n).astype(np.float32)
+    total[:] = 0.0
+    for r in range(h):
+        row[:] = 0.0
+        for c in range(w):
+            for j in range(nc):
+                t = p[r, c, j] - mean[j]
+                row[j] += t * t
+        total += row
+    scale = (weight / np.sqrt(total / n + eps)).astype(np.float32)
+    shift = (bias - mean * scale).astype(np.float32)
+    for r in range(h):
+        for c in range(w):
+            for j in range(nc):
+                v = p[r, c, j] * scale[j] + shift[j]
+                p[r, c, j] = v if v > 0 else np.float32(0.0)
+
+
 def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
@@ -279,3 +310,12 @@ def adaptive_means(z: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     directly in float64 (channels-last ``z`` is read in place); (1, C, rows, cols) float32."""
     pixels = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
     return torch.from_numpy(jit(_adaptive_means)(pixels, int(rows), int(cols))).permute(2, 0, 1)[None]
+
+
+@torch.no_grad()
+def instance_norm_relu_(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
+    """Instance norm with affine ``weight``, ``bias`` (C,) and ReLU, in place, of a channels-last float32
+    CPU ``z`` (1, C, H, W) in three compiled passes (the batch-norm kernel and ReLU take five); returns ``z``."""
+    jit(_norm_relu)(z[0].permute(1, 2, 0).numpy(), weight.detach().double().numpy(), bias.detach().double().numpy(),
+                    float(eps))
+    return z
