@@ -144,3 +144,15 @@ def test_instance_norm_relu_equals_the_module(offset):
     got = lnsnet_kernels.instance_norm_relu_(z.clone(), norm.weight, norm.bias, norm.eps)
     torch.testing.assert_close(got, want.detach(), atol=5e-5, rtol=1e-5)
     assert bool((got >= 0).all())
+
+
+@pytest.mark.parametrize("shape", [(17, 23), (1, 6), (4, 1)])
+def test_lab_xy_input_equals_lab_xy_from_lab(shape):
+    from clusterseg.features import lab_xy_from_lab, rgb_to_lab
+
+    lab = rgb_to_lab(np.random.default_rng(4).random(shape + (3,)).astype(np.float32))
+    got = lnsnet_kernels.lab_xy_input(lab)
+    assert got.shape == (1, 5) + shape and got.is_contiguous(memory_format=torch.channels_last)
+    np.testing.assert_allclose(got[0].numpy(), lab_xy_from_lab(lab), atol=1e-6)
+    flat = lnsnet_kernels.lab_xy_input(np.full(shape + (3,), 50.0, np.float32))
+    assert float(flat[0, :3].abs().max()) == 0.0  # constant colour channels are only centred

@@ -90,12 +90,16 @@ class LNSNetModel:
 def predict_superpixels(model: LNSNet, rgb: np.ndarray, n_segments: int, device, cfg: LNSNetConfig) -> np.ndarray:
     """LNSNet superpixels of a float RGB image in [0, 1] (checked by the caller) with options ``cfg``."""
     from ..features import lab_xy_from_lab, rgb_to_lab
+    from ..nn import lnsnet_kernels
     from ..nn.lnsnet_assignment import cluster_pixels
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
     lab = rgb_to_lab(rgb)
-    x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
+    if dev.type == "cpu" and lnsnet_kernels.available():  # channels-last in one pass, as the embedder reads it
+        x = lnsnet_kernels.lab_xy_input(lab)
+    else:
+        x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
     # CIE-Lab for the colour term of the centre updates
     use_colour = cfg.refine_steps > 0 and cfg.colour_weight > 0
     colour = torch.from_numpy(lab).to(dev).permute(2, 0, 1)[None] if use_colour else None

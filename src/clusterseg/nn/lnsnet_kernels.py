@@ -37,7 +37,8 @@ import torch
 
 from .._jit import available, jit
 
-__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means", "instance_norm_relu_"]
+__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means", "instance_norm_relu_",
+           "lab_xy_input"]
 
 
 def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
@@ -213,6 +214,52 @@ def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
                 p[r, c, j] = v if v > 0 else np.float32(0.0)
 
 
+def _lab_xy(lab, eps, out):  # pragma: no cover - compiled
+    """``out`` (H, W, 5): [L / 128, a / 256, b / 256, row / H - 0.5, col / W - 0.5] of ``lab`` (H, W, 3),
+    each channel z-scored over the image (a channel whose deviation is below ``eps`` only centred)."""
+    h, w, _ = lab.shape
+    n = h * w
+    unit = np.array([1.0 / 128.0, 1.0 / 256.0, 1.0 / 256.0])
+    mean = np.zeros(5)
+    inv = np.ones(5)
+    row = np.zeros(3, np.float32)
+    total = np.zeros(3)
+    for r in range(h):
+        row[:] = 0.0
+        for c in range(w):
+            for j in range(3):
+                row[j] += lab[r, c, j]
+        total += row
+    centre = (total / n).astype(np.float32)
+    spread = np.zeros(3)
+    for r in range(h):
+        row[:] = 0.0
+        for c in range(w):
+            for j in range(3):
+                t = lab[r, c, j] - centre[j]
+                row[j] += t * t
+        spread += row
+    for j in range(3):
+        mean[j] = centre[j] * unit[j]
+        std = np.sqrt(spread[j] / n) * unit[j]
+        if std > eps:
+            inv[j] = 1.0 / std
+    for j, size in ((3, h), (4, w)):  # the coordinate ramps i / size - 0.5, i = 0..size-1
+        mean[j] = (size - 1) / (2.0 * size) - 0.5
+        std = np.sqrt((size * size - 1) / 12.0) / size
+        if std > eps:
+            inv[j] = 1.0 / std
+    scale = (unit * inv[:3]).astype(np.float32)
+    shift = (mean[:3] * inv[:3]).astype(np.float32)
+    for r in range(h):
+        pr = np.float32((r / h - 0.5 - mean[3]) * inv[3])
+        for c in range(w):
+            for j in range(3):
+                out[r, c, j] = lab[r, c, j] * scale[j] - shift[j]
+            out[r, c, 3] = pr
+            out[r, c, 4] = np.float32((c / w - 0.5 - mean[4]) * inv[4])
+
+
 def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
@@ -319,3 +366,13 @@ def instance_norm_relu_(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tenso
     jit(_norm_relu)(z[0].permute(1, 2, 0).numpy(), weight.detach().double().numpy(), bias.detach().double().numpy(),
                     float(eps))
     return z
+
+
+def lab_xy_input(lab: np.ndarray, eps: float = 1e-4) -> torch.Tensor:
+    """The LNSNet input of :func:`clusterseg.features.lab_xy_from_lab` (standardised), as a
+    channels-last (1, 5, H, W) float32 tensor written in one compiled pass over ``lab`` (H, W, 3)."""
+    h, w = lab.shape[:2]
+    # torch's allocator aligns the buffer as oneDNN's fast convolutions expect (NumPy's may not)
+    out = torch.empty((1, 5, h, w), memory_format=torch.channels_last)
+    jit(_lab_xy)(np.ascontiguousarray(lab, dtype=np.float32), float(eps), out[0].permute(1, 2, 0).numpy())
+    return out
