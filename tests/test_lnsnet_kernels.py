@@ -156,3 +156,21 @@ def test_lab_xy_input_equals_lab_xy_from_lab(shape):
     np.testing.assert_allclose(got[0].numpy(), lab_xy_from_lab(lab), atol=1e-6)
     flat = lnsnet_kernels.lab_xy_input(np.full(shape + (3,), 50.0, np.float32))
     assert float(flat[0, :3].abs().max()) == 0.0  # constant colour channels are only centred
+
+
+def test_absorb_isolated_pixels_matches_the_numpy_rule():
+    from clusterseg.models import lnsnet_model
+
+    labels = np.random.default_rng(6).integers(0, 4, (30, 40)).astype(np.int32)
+    labels[10, 10], labels[9, 10], labels[11, 10], labels[10, 9], labels[10, 11] = 9, 1, 2, 1, 3
+    got = lnsnet_kernels.absorb_isolated_pixels(labels)
+    assert got[10, 10] == 1  # two of its neighbours carry 1
+    # the NumPy rule of the model, with the compiled kernel switched off
+    real = lnsnet_kernels.available
+    lnsnet_kernels.available = lambda: False
+    try:
+        want = lnsnet_model._absorb_isolated_pixels(labels)
+    finally:
+        lnsnet_kernels.available = real
+    np.testing.assert_array_equal(got, want)
+    assert got.dtype == labels.dtype and not np.shares_memory(got, labels)

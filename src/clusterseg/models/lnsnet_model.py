@@ -171,6 +171,10 @@ def _absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
     merges (ties go to the upper, then lower, left, right neighbour). Pixels on
     the image border are left alone.
     """
+    from ..nn import lnsnet_kernels
+
+    if lnsnet_kernels.available():
+        return lnsnet_kernels.absorb_isolated_pixels(labels)
     padded = np.pad(labels, 1, mode="edge")
     around = np.stack([padded[:-2, 1:-1], padded[2:, 1:-1], padded[1:-1, :-2], padded[1:-1, 2:]])
     isolated = (around != labels).all(0)

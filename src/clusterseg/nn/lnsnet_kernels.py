@@ -38,7 +38,7 @@ import torch
 from .._jit import available, jit
 
 __all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means", "instance_norm_relu_",
-           "lab_xy_input"]
+           "lab_xy_input", "absorb_isolated_pixels"]
 
 
 def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
@@ -260,6 +260,30 @@ def _lab_xy(lab, eps, out):  # pragma: no cover - compiled
             out[r, c, 4] = np.float32((c / w - 0.5 - mean[4]) * inv[4])
 
 
+def _absorb(labels, out):  # pragma: no cover - compiled
+    """``out`` = ``labels`` except interior pixels whose 4 neighbours all differ from them, which
+    take their neighbours' most common label (ties: upper, lower, left, right)."""
+    h, w = labels.shape
+    for r in range(1, h - 1):
+        for c in range(1, w - 1):
+            x = labels[r, c]
+            up, down, left, right = labels[r - 1, c], labels[r + 1, c], labels[r, c - 1], labels[r, c + 1]
+            if up == x or down == x or left == x or right == x:
+                continue
+            v_up = (up == down) + (up == left) + (up == right)
+            v_down = (down == up) + (down == left) + (down == right)
+            v_left = (left == up) + (left == down) + (left == right)
+            v_right = (right == up) + (right == down) + (right == left)
+            best, votes = up, v_up  # the first of the most common, as np.argmax
+            if v_down > votes:
+                best, votes = down, v_down
+            if v_left > votes:
+                best, votes = left, v_left
+            if v_right > votes:
+                best = right
+            out[r, c] = best
+
+
 def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
@@ -375,4 +399,12 @@ def lab_xy_input(lab: np.ndarray, eps: float = 1e-4) -> torch.Tensor:
     # torch's allocator aligns the buffer as oneDNN's fast convolutions expect (NumPy's may not)
     out = torch.empty((1, 5, h, w), memory_format=torch.channels_last)
     jit(_lab_xy)(np.ascontiguousarray(lab, dtype=np.float32), float(eps), out[0].permute(1, 2, 0).numpy())
+    return out
+
+
+def absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
+    """A copy of the (H, W) ``labels`` where every interior pixel whose 4 neighbours all carry
+    other labels takes the most common of them (ties: upper, lower, left, right neighbour)."""
+    out = labels.copy()
+    jit(_absorb)(labels, out)
     return out
