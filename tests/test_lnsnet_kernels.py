@@ -174,3 +174,13 @@ def test_absorb_isolated_pixels_matches_the_numpy_rule():
         lnsnet_kernels.available = real
     np.testing.assert_array_equal(got, want)
     assert got.dtype == labels.dtype and not np.shares_memory(got, labels)
+
+
+def test_rgb_to_lab_tables_agree_with_skimage():
+    from skimage.color import rgb2lab
+
+    rgb = np.random.default_rng(7).random((31, 29, 3)).astype(np.float32)
+    rgb[0, 0], rgb[0, 1] = 0.0, 1.0  # black and white: the ends of both tables
+    got = lnsnet_kernels.rgb_to_lab_tables(rgb)
+    assert got.shape == rgb.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, rgb2lab(rgb), atol=5e-4)

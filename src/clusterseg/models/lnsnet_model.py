@@ -95,8 +95,9 @@ def predict_superpixels(model: LNSNet, rgb: np.ndarray, n_segments: int, device,
 
     h, w = rgb.shape[:2]
     dev = torch.device(device) if device is not None else torch.device("cpu")
-    lab = rgb_to_lab(rgb)
-    if dev.type == "cpu" and lnsnet_kernels.available():  # channels-last in one pass, as the embedder reads it
+    compiled = dev.type == "cpu" and lnsnet_kernels.available()
+    lab = lnsnet_kernels.rgb_to_lab_tables(rgb) if compiled else rgb_to_lab(rgb)
+    if compiled:  # channels-last in one pass, as the embedder reads it
         x = lnsnet_kernels.lab_xy_input(lab)
     else:
         x = torch.from_numpy(lab_xy_from_lab(lab)).to(dev)[None]
