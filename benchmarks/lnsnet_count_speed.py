@@ -133,6 +133,19 @@ def quality_lines(scores: dict, previous: dict, n_images: int) -> list[str]:
     return lines
 
 
+def kernels_note() -> str:
+    """Which implementation of the CPU passes ran (the compiled kernels need Numba)."""
+    from clusterseg.nn import lnsnet_kernels
+
+    if not lnsnet_kernels.available():
+        return "Numba not installed: the PyTorch passes ran."
+    import numba
+
+    return (f"Compiled CPU kernels (Numba {numba.version_info.string}, serial: they run on one core whatever "
+            "the torch setting) for the colour conversion, the input channels, the last norm, seed pooling "
+            "and window means, the assignment with centre updates, the single-pixel islands and the border lengths of the connectivity step.")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n-val", type=int, default=20, help="images timed")
@@ -167,7 +180,8 @@ def main() -> None:
         f"{args.repeats} calls on the image, methods alternating image by image in one process, then the median "
         "over the images; ratios come from the same loop. SLIC is `skimage.segmentation.slic(image, n_segments=K, "
         "start_label=0)` (single-threaded whatever the torch setting). LNSNet: `lnsnet_superpixels(image, K)` "
-        "with its defaults (single pass + 5 centre updates, precision 'auto'), and with `precision='float32'`.", "",
+        "with its defaults (single pass + 5 centre updates, precision 'auto'), and with `precision='float32'`. "
+        f"{kernels_note()}", "",
         *speed_lines(timings), "",
     ]
     if args.quality_images > 0:

@@ -263,8 +263,9 @@ def _lab_xy(lab, eps, out):  # pragma: no cover - compiled
 
 def _absorb(labels, out):  # pragma: no cover - compiled
     """``out`` = ``labels`` except interior pixels whose 4 neighbours all differ from them, which
-    take their neighbours' most common label (ties: upper, lower, left, right)."""
+    take their neighbours' most common label (ties: upper, lower, left, right); returns how many did."""
     h, w = labels.shape
+    changed = 0
     for r in range(1, h - 1):
         for c in range(1, w - 1):
             x = labels[r, c]
@@ -283,6 +284,8 @@ def _absorb(labels, out):  # pragma: no cover - compiled
             if v_right > votes:
                 best = right
             out[r, c] = best
+            changed += 1
+    return changed
 
 
 def _lab_from_tables(rgb, companding, cube_root, matrix, out):  # pragma: no cover - compiled
@@ -428,10 +431,10 @@ def lab_xy_input(lab: np.ndarray, eps: float = 1e-4) -> torch.Tensor:
 
 def absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
     """A copy of the (H, W) ``labels`` where every interior pixel whose 4 neighbours all carry
-    other labels takes the most common of them (ties: upper, lower, left, right neighbour)."""
+    other labels takes the most common of them (ties: upper, lower, left, right neighbour);
+    ``labels`` itself when no pixel is isolated."""
     out = labels.copy()
-    jit(_absorb)(labels, out)
-    return out
+    return out if jit(_absorb)(labels, out) else labels
 
 
 _LAB_TABLES: list = []
