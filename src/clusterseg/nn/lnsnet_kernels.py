@@ -42,7 +42,7 @@ __all__ = ["available", "local_kmeans", "window_means", "stack_features", "adapt
            "rgb_to_lab_tables"]
 
 
-def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
+def _assign_pass(f, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
     """Assign the pixels of ``f`` (H, W, F) to the nearest of the 3x3 candidate seeds of their cell.
 
     Distances use the first ``n_dist`` features. ``slot`` (H, W) int8 holds the
@@ -51,22 +51,18 @@ def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, f
     of each cell per candidate. ``first``: ``slot`` holds nothing yet, add every pixel.
     """
     _, _, nf = f.shape
-    grid_rows = rfirst.shape[0] - 1
-    for cell in range(grid_rows * grid_cols):
+    grid_cols = cfirst.shape[0] - 1
+    for cell in range(candidates.shape[0]):
         ar = cell // grid_cols
         ac = cell - ar * grid_cols
         cand = np.zeros((9, nf), np.float32)
         bias = np.full(9, np.inf, np.float32)  # inf: the candidate cell is outside the grid
-        q = 0
-        for dr in range(-1, 2):
-            for dc in range(-1, 2):
-                rr = ar + dr
-                cc = ac + dc
-                if 0 <= rr < grid_rows and 0 <= cc < grid_cols:
-                    bias[q] = 0.0
-                    for j in range(nf):
-                        cand[q, j] = seeds[rr * grid_cols + cc, j]
-                q += 1
+        for q in range(9):
+            k = candidates[cell, q]
+            if k >= 0:
+                bias[q] = 0.0
+                for j in range(nf):
+                    cand[q, j] = seeds[k, j]
         acc = cell_sums[cell]
         for r in range(rfirst[ar], rfirst[ar + 1]):
             for c in range(cfirst[ac], cfirst[ac + 1]):
@@ -92,24 +88,26 @@ def _assign_pass(f, rfirst, cfirst, grid_cols, seeds, n_dist, slot, cell_sums, f
                     slot[r, c] = bq
 
 
-def _seed_sums(cell_sums, grid_rows, grid_cols):  # pragma: no cover - compiled
+def _seed_sums(cell_sums, candidates):  # pragma: no cover - compiled
     """Per-seed sums (K, F + 1) of the per-(cell, candidate) sums (K, 9, F + 1), in a fixed order."""
     n_cells, _, nf = cell_sums.shape
     out = np.zeros((n_cells, nf), np.float64)
     for cell in range(n_cells):
-        ar = cell // grid_cols
-        ac = cell - ar * grid_cols
-        q = 0
-        for dr in range(-1, 2):
-            for dc in range(-1, 2):
-                rr = ar + dr
-                cc = ac + dc
-                if 0 <= rr < grid_rows and 0 <= cc < grid_cols:
-                    k = rr * grid_cols + cc
-                    for j in range(nf):
-                        out[k, j] += cell_sums[cell, q, j]
-                q += 1
+        for q in range(9):
+            k = candidates[cell, q]
+            if k >= 0:
+                for j in range(nf):
+                    out[k, j] += cell_sums[cell, q, j]
     return out
+
+
+def _candidate_seeds(grid_rows: int, grid_cols: int) -> np.ndarray:
+    """Seed index (K, 9) of the 3x3 cells around every cell, raster order of the window; -1 outside the grid."""
+    rows, cols = np.divmod(np.arange(grid_rows * grid_cols), grid_cols)
+    dr, dc = np.divmod(np.arange(9), 3)
+    rr, cc = rows[:, None] + dr[None] - 1, cols[:, None] + dc[None] - 1
+    inside = (rr >= 0) & (rr < grid_rows) & (cc >= 0) & (cc < grid_cols)
+    return np.where(inside, rr * grid_cols + cc, -1)
 
 
 def _window_means(z, rows, cols, half_h, half_w):  # pragma: no cover - compiled
@@ -311,17 +309,17 @@ def _lab_from_tables(rgb, companding, cube_root, matrix, out):  # pragma: no cov
             out[r, c, 2] = np.float32(200.0) * (root[1] - root[2])
 
 
-def _slot_labels(slot, rfirst, cfirst, grid_cols):  # pragma: no cover - compiled
+def _slot_labels(slot, rfirst, cfirst, candidates):  # pragma: no cover - compiled
     """Seed index (H, W) int64 of every pixel from its candidate slot."""
     h, w = slot.shape
-    grid_rows = rfirst.shape[0] - 1
+    grid_cols = cfirst.shape[0] - 1
     out = np.empty((h, w), np.int64)
-    for ar in range(grid_rows):
-        for ac in range(grid_cols):
-            for r in range(rfirst[ar], rfirst[ar + 1]):
-                for c in range(cfirst[ac], cfirst[ac + 1]):
-                    q = slot[r, c]
-                    out[r, c] = (ar + q // 3 - 1) * grid_cols + (ac + q % 3 - 1)
+    for cell in range(candidates.shape[0]):
+        ar = cell // grid_cols
+        ac = cell - ar * grid_cols
+        for r in range(rfirst[ar], rfirst[ar + 1]):
+            for c in range(cfirst[ac], cfirst[ac + 1]):
+                out[r, c] = candidates[cell, slot[r, c]]
     return out
 
 
@@ -360,14 +358,15 @@ def local_kmeans(features: torch.Tensor, seeds: torch.Tensor, fallback: torch.Te
     slot = np.zeros((h, w), np.int8)
     centres = np.zeros((grid.n_seeds, nf), np.float32)
     centres[:, :c] = seeds.detach().float().cpu().numpy()
-    assign_pass(f, rfirst, cfirst, grid.cols, centres, c, slot, cell_sums, True)
+    candidates = _candidate_seeds(grid.rows, grid.cols)
+    assign_pass(f, rfirst, cfirst, candidates, centres, c, slot, cell_sums, True)
     centres = fallback.detach().float().cpu().numpy()
     for _ in range(int(steps)):
-        sums = seed_sums(cell_sums, grid.rows, grid.cols)
+        sums = seed_sums(cell_sums, candidates)
         counts = sums[:, nf:]
         centres = np.where(counts > 0, sums[:, :nf] / np.maximum(counts, 1), centres).astype(np.float32)
-        assign_pass(f, rfirst, cfirst, grid.cols, centres, nf, slot, cell_sums, False)
-    return torch.from_numpy(jit(_slot_labels)(slot, rfirst, cfirst, grid.cols))
+        assign_pass(f, rfirst, cfirst, candidates, centres, nf, slot, cell_sums, False)
+    return torch.from_numpy(jit(_slot_labels)(slot, rfirst, cfirst, candidates))
 
 
 @torch.no_grad()
