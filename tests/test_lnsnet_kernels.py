@@ -184,3 +184,17 @@ def test_rgb_to_lab_tables_agree_with_skimage():
     got = lnsnet_kernels.rgb_to_lab_tables(rgb)
     assert got.shape == rgb.shape and got.dtype == np.float32
     np.testing.assert_allclose(got, rgb2lab(rgb), atol=5e-4)
+
+
+def test_local_kmeans_in_bands_equals_the_whole_image():
+    torch.manual_seed(8)
+    z = torch.rand(1, 6, 40, 33).contiguous(memory_format=torch.channels_last)
+    colour = torch.rand(1, 3, 40, 33) * 50
+    grid = seed_grid(40, 33, 30)
+    seeds = torch.rand(grid.n_seeds, 6)
+    fallback = torch.rand(grid.n_seeds, 6 + 3 + 2)
+    extra = (colour, 0.1, 1.0 / grid.cell_h, 1.0 / grid.cell_w)
+    whole = lnsnet_kernels.local_kmeans(z, seeds, fallback, grid, 3, *extra)
+    banded = lnsnet_kernels.local_kmeans(z, seeds, fallback, grid, 3, *extra, band_pixels=100)
+    assert torch.equal(whole, banded)
+    assert lnsnet_kernels._bands(np.array([0, 10, 20, 30]), 10, 100) == [(0, 1), (1, 2), (2, 3)]

@@ -512,12 +512,11 @@ def cluster_pixels(
             at_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * pos_scale)
         fallback = torch.cat([seed_feats] + at_seeds, 1)
         pixel_scales = (colour if colour_scale else None, colour_scale, pos_scale / grid.cell_h, pos_scale / grid.cell_w)
-        if compiled:  # z and the update channels in one (H, W, F) buffer, read pixel by pixel
-            from .lnsnet_kernels import stack_features
+        if compiled:  # the kernel stacks z and the update channels itself
+            from .lnsnet_kernels import local_kmeans
 
-            extra = stack_features(z, *pixel_scales)
-        else:
-            extra = _update_channels(z, *pixel_scales)
+            return local_kmeans(z, seed_feats, fallback, grid, steps, *pixel_scales)
+        extra = _update_channels(z, *pixel_scales)
         if assignment == "global":
             # the first pass gives the seeds zero extra features: since the per-pixel
             # |z|^2 term is omitted from the comparison, it then ignores those channels
@@ -526,7 +525,7 @@ def cluster_pixels(
     if compiled:
         from .lnsnet_kernels import local_kmeans
 
-        return local_kmeans(z if extra is None else extra, seed_feats, fallback, grid, steps)
+        return local_kmeans(z, seed_feats, fallback, grid, steps)
     features = [z] if extra is None else [z, extra]
     if assignment == "global":
         zg = torch.cat(features, 1)

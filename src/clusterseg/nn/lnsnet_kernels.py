@@ -37,22 +37,24 @@ import torch
 
 from .._jit import available, jit
 
-__all__ = ["available", "local_kmeans", "window_means", "stack_features", "adaptive_means", "instance_norm_relu_",
+__all__ = ["available", "local_kmeans", "window_means", "adaptive_means", "instance_norm_relu_",
            "lab_xy_input", "absorb_isolated_pixels",
            "rgb_to_lab_tables"]
 
 
-def _assign_pass(f, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums, first):  # pragma: no cover - compiled
-    """Assign the pixels of ``f`` (H, W, F) to the nearest of the 3x3 candidate seeds of their cell.
+def _assign_pass(f, row0, cell_lo, cell_hi, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums,
+                 first):  # pragma: no cover - compiled
+    """Assign the pixels of cells ``cell_lo..cell_hi - 1`` to the nearest of the 3x3 candidate seeds of their cell.
 
-    Distances use the first ``n_dist`` features. ``slot`` (H, W) int8 holds the
-    candidate (0..8, raster order of the 3x3 window) of every pixel;
-    ``cell_sums`` (K, 9, F + 1) the feature sums and pixel counts of the pixels
-    of each cell per candidate. ``first``: ``slot`` holds nothing yet, add every pixel.
+    ``f`` holds the features of the image rows from ``row0`` on (the rows of
+    those cells); distances use its first ``n_dist`` features. ``slot`` (H, W)
+    int8 holds the candidate (0..8, raster order of the 3x3 window) of every
+    pixel; ``cell_sums`` (K, 9, F + 1) the feature sums and pixel counts of the
+    pixels of each cell per candidate. ``first``: ``slot`` holds nothing yet, add every pixel.
     """
-    _, _, nf = f.shape
+    nf = f.shape[2]
     grid_cols = cfirst.shape[0] - 1
-    for cell in range(candidates.shape[0]):
+    for cell in range(cell_lo, cell_hi):
         ar = cell // grid_cols
         ac = cell - ar * grid_cols
         cand = np.zeros((9, nf), np.float32)
@@ -71,7 +73,7 @@ def _assign_pass(f, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums, 
                 for q in range(9):
                     d = bias[q]
                     for j in range(n_dist):  # a run-time bound: Numba vectorises this loop
-                        t = f[r, c, j] - cand[q, j]
+                        t = f[r - row0, c, j] - cand[q, j]
                         d += t * t
                     if d < best:
                         best = d
@@ -80,10 +82,10 @@ def _assign_pass(f, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums, 
                 if first or old != bq:
                     if not first:
                         for j in range(nf):
-                            acc[old, j] -= f[r, c, j]
+                            acc[old, j] -= f[r - row0, c, j]
                         acc[old, nf] -= 1.0
                     for j in range(nf):
-                        acc[bq, j] += f[r, c, j]
+                        acc[bq, j] += f[r - row0, c, j]
                     acc[bq, nf] += 1.0
                     slot[r, c] = bq
 
@@ -144,13 +146,14 @@ def _window_means(z, rows, cols, half_h, half_w):  # pragma: no cover - compiled
     return out
 
 
-def _stack(z, colour, colour_scale, row_scale, col_scale, out):  # pragma: no cover - compiled
-    """``out`` (H, W, F) = [z, colour * colour_scale, row * row_scale, col * col_scale] per pixel
-    (the colour channels when ``colour`` has any, the position ones when ``row_scale > 0``)."""
+def _stack(z, colour, colour_scale, row0, row_scale, col_scale, out):  # pragma: no cover - compiled
+    """``out`` (h, W, F) = [z, colour * colour_scale, row * row_scale, col * col_scale] per pixel of the
+    h rows of ``z`` and ``colour``, image rows ``row0..row0 + h - 1`` (the colour channels when ``colour``
+    has any, the position ones when ``row_scale > 0``)."""
     h, w, nz = z.shape
     nc = colour.shape[2]
     for r in range(h):
-        pr = np.float32(r * row_scale)
+        pr = np.float32((r + row0) * row_scale)
         for c in range(w):
             for j in range(nz):
                 out[r, c, j] = z[r, c, j]
@@ -329,44 +332,98 @@ def _cell_starts(n: int, parts: int) -> np.ndarray:
     return (a * n + parts - 1) // parts
 
 
+#: Pixels whose stacked update features are held at once; larger images are processed in bands
+#: of cell rows, re-stacked on every pass (memory stays about that of the embedding itself).
+BAND_PIXELS = 1 << 20
+
+
+def _bands(rfirst: np.ndarray, width: int, limit: int) -> list[tuple[int, int]]:
+    """Cell-row ranges ``[a0, a1)`` of at most about ``limit`` pixels each (at least one cell row)."""
+    bands, a0 = [], 0
+    rows = len(rfirst) - 1
+    while a0 < rows:
+        a1 = a0 + 1
+        while a1 < rows and (rfirst[a1 + 1] - rfirst[a0]) * width <= limit:
+            a1 += 1
+        bands.append((a0, a1))
+        a0 = a1
+    return bands
+
+
 @torch.no_grad()
-def local_kmeans(features: torch.Tensor, seeds: torch.Tensor, fallback: torch.Tensor, grid, steps: int) -> torch.Tensor:
+def local_kmeans(z: torch.Tensor, seeds: torch.Tensor, fallback: torch.Tensor, grid, steps: int,
+                 colour: torch.Tensor | None = None, colour_scale: float = 0.0, row_scale: float = 0.0,
+                 col_scale: float = 0.0, band_pixels: int = BAND_PIXELS) -> torch.Tensor:
     """The single local pass, then ``steps`` centre updates, on the CPU.
 
     Parameters
     ----------
-    features : (1, F, H, W) float32 tensor
-        Pixel features of the updates (embedding, then optional weighted colour
-        and position channels); any memory format.
+    z : (1, C, H, W) float32 tensor
+        Embedding (channels-last is read in place).
     seeds : (K, C) tensor
-        Seed features of the first pass (``C <= F``: the first ``C`` features).
+        Seed features of the first pass, which compares ``z`` only.
     fallback : (K, F) tensor
-        Centre of a seed that owns no pixel (its own features, colour and position).
+        Centre of a seed that owns no pixel (its features, weighted colour and position).
     grid : clusterseg.nn.seed_grid.SeedGrid
     steps : int
+    colour, colour_scale, row_scale, col_scale
+        The update features beyond ``z``: ``colour`` (1, L, H, W) times
+        ``colour_scale`` (if given), then the pixel row times ``row_scale`` and
+        column times ``col_scale`` (if ``row_scale > 0``), stacked with ``z``
+        pixel by pixel by the kernel.
+    band_pixels : int
+        Images with more pixels are processed in bands of cell rows (bounded memory).
 
     Returns
     -------
     labels : (H, W) long tensor
     """
-    h, w = features.shape[2:]
-    f = features[0].detach().float().permute(1, 2, 0).contiguous().numpy()  # a view for channels-last input
-    nf, c = f.shape[2], seeds.shape[1]
-    assign_pass, seed_sums = jit(_assign_pass), jit(_seed_sums)
+    h, w = z.shape[2:]
+    zz = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()  # a view for channels-last input
+    cc = _pixels(colour, h, w)
+    nf, c = zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0), seeds.shape[1]
+    assign_pass, seed_sums, stack = jit(_assign_pass), jit(_seed_sums), jit(_stack)
     rfirst, cfirst = _cell_starts(h, grid.rows), _cell_starts(w, grid.cols)
+    bands = _bands(rfirst, w, band_pixels)
+    whole = nf == zz.shape[2] or len(bands) == 1  # one buffer for the whole image (or z itself)
+    if nf == zz.shape[2]:
+        features = zz
+    elif whole:
+        features = np.empty((h, w, nf), np.float32)
+        stack(zz, cc, colour_scale, 0, row_scale, col_scale, features)
+    else:
+        features = np.empty((max(int(rfirst[a1] - rfirst[a0]) for a0, a1 in bands), w, nf), np.float32)
     cell_sums = np.zeros((grid.n_seeds, 9, nf + 1), np.float64)
     slot = np.zeros((h, w), np.int8)
+    candidates = _candidate_seeds(grid.rows, grid.cols)
+
+    def one_pass(centres, n_dist, first):
+        for a0, a1 in [(0, grid.rows)] if whole else bands:
+            p0, p1 = int(rfirst[a0]), int(rfirst[a1])
+            f = features
+            if not whole:  # the features of this band's rows only
+                f = features[: p1 - p0]
+                stack(zz[p0:p1], cc[p0:p1], colour_scale, p0, row_scale, col_scale, f)
+            assign_pass(f, p0 if not whole else 0, a0 * grid.cols, a1 * grid.cols, rfirst, cfirst, candidates,
+                        centres, n_dist, slot, cell_sums, first)
+
     centres = np.zeros((grid.n_seeds, nf), np.float32)
     centres[:, :c] = seeds.detach().float().cpu().numpy()
-    candidates = _candidate_seeds(grid.rows, grid.cols)
-    assign_pass(f, rfirst, cfirst, candidates, centres, c, slot, cell_sums, True)
+    one_pass(centres, c, True)
     centres = fallback.detach().float().cpu().numpy()
     for _ in range(int(steps)):
         sums = seed_sums(cell_sums, candidates)
         counts = sums[:, nf:]
         centres = np.where(counts > 0, sums[:, :nf] / np.maximum(counts, 1), centres).astype(np.float32)
-        assign_pass(f, rfirst, cfirst, candidates, centres, nf, slot, cell_sums, False)
+        one_pass(centres, nf, False)
     return torch.from_numpy(jit(_slot_labels)(slot, rfirst, cfirst, candidates))
+
+
+def _pixels(colour: torch.Tensor | None, h: int, w: int) -> np.ndarray:
+    """``colour`` (1, L, H, W) as an (H, W, L) float32 array, or an empty (H, W, 0) one."""
+    if colour is None:
+        return np.zeros((h, w, 0), np.float32)
+    return colour[0].detach().float().permute(1, 2, 0).contiguous().numpy()
 
 
 @torch.no_grad()
@@ -380,25 +437,6 @@ def window_means(z: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, half_h
     means = jit(_window_means)(pixels, rows.detach().double().cpu().numpy(),
                                        cols.detach().double().cpu().numpy(), float(half_h), float(half_w))
     return torch.from_numpy(means)
-
-
-@torch.no_grad()
-def stack_features(z: torch.Tensor, colour: torch.Tensor | None, colour_scale: float, row_scale: float,
-                   col_scale: float) -> torch.Tensor:
-    """Pixel features of the centre updates as one channels-last (1, F, H, W) tensor.
-
-    ``z`` (1, C, H, W), then ``colour`` (1, L, H, W) times ``colour_scale`` (if
-    given), then the pixel row times ``row_scale`` and column times
-    ``col_scale`` (if ``row_scale > 0``): the layout that :func:`local_kmeans`
-    reads pixel by pixel, written in one pass.
-    """
-    h, w = z.shape[2:]
-    zz = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()
-    cc = (colour[0].detach().float().permute(1, 2, 0).contiguous().numpy() if colour is not None
-          else np.zeros((h, w, 0), np.float32))
-    out = np.empty((h, w, zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0)), np.float32)
-    jit(_stack)(zz, cc, float(colour_scale), float(row_scale), float(col_scale), out)
-    return torch.from_numpy(out).permute(2, 0, 1)[None]
 
 
 @torch.no_grad()
