@@ -62,12 +62,16 @@ def test_local_kmeans_matches_plain_reference():
         np.testing.assert_array_equal(got.numpy(), want)
 
 
+def _random_embedding(seed: int, channels: int, h: int, w: int, n_segments: int):
+    """A channels-last embedding, a Lab-like colour image, its seed grid and random seed features."""
+    torch.manual_seed(seed)
+    z = torch.rand(1, channels, h, w).contiguous(memory_format=torch.channels_last)
+    grid = seed_grid(h, w, n_segments)
+    return z, torch.rand(1, 3, h, w) * 50, grid, torch.rand(grid.n_seeds, channels)
+
+
 def test_compiled_and_torch_paths_agree():
-    torch.manual_seed(0)
-    z = torch.rand(1, 8, 48, 64).contiguous(memory_format=torch.channels_last)
-    colour = torch.rand(1, 3, 48, 64) * 50
-    grid = seed_grid(48, 64, 24)
-    seeds = torch.rand(grid.n_seeds, 8)
+    z, colour, grid, seeds = _random_embedding(0, 8, 48, 64, 24)
     kwargs = dict(refine_steps=3, spatial_weight=1.0, colour=colour, colour_weight=0.01)
     a = cluster_pixels(z, seeds, grid, backend="compiled", **kwargs)
     b = cluster_pixels(z, seeds, grid, backend="torch", **kwargs)
@@ -187,11 +191,7 @@ def test_rgb_to_lab_tables_agree_with_skimage():
 
 
 def test_local_kmeans_in_bands_equals_the_whole_image():
-    torch.manual_seed(8)
-    z = torch.rand(1, 6, 40, 33).contiguous(memory_format=torch.channels_last)
-    colour = torch.rand(1, 3, 40, 33) * 50
-    grid = seed_grid(40, 33, 30)
-    seeds = torch.rand(grid.n_seeds, 6)
+    z, colour, grid, seeds = _random_embedding(8, 6, 40, 33, 30)
     fallback = torch.rand(grid.n_seeds, 6 + 3 + 2)
     extra = (colour, 0.1, 1.0 / grid.cell_h, 1.0 / grid.cell_w)
     whole = lnsnet_kernels.local_kmeans(z, seeds, fallback, grid, 3, *extra)
