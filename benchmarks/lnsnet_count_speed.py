@@ -10,7 +10,8 @@ LNSNet's median over SLIC's median from the same loop.
 Quality: ASA, BR and UE (best over the human ground truths, mean over the
 images) and the actual counts on the first ``--quality-images`` val images,
 for both precisions, beside the LNSNet rows of the committed
-``superpixels_bsds_val.json`` (the previous code, same protocol) when present.
+``lnsnet_quality_before_kernels.json`` (the LNSNet rows of ``superpixels_bsds_val.json``
+before the compiled CPU kernels, same protocol) when present.
 
 Run::
 
@@ -33,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lnsnet_common import evaluate, load_samples, machine, now  # noqa: E402
 
 KS = [100, 200, 400, 600, 1000]
-PREVIOUS = Path(__file__).resolve().parent / "results" / "superpixels_bsds_val.json"
+#: Quality baseline: the LNSNet rows of superpixels_bsds_val.json before the compiled kernels (2026-12-03).
+PREVIOUS = Path(__file__).resolve().parent / "results" / "lnsnet_quality_before_kernels.json"
 
 
 def fastest(fn, image, repeats: int):
@@ -115,8 +117,9 @@ def speed_lines(timings: dict) -> list[str]:
 def quality_lines(scores: dict, previous: dict, n_images: int) -> list[str]:
     lines = [
         f"Quality on the first {n_images} val images (ASA, BR at 2 px, UE; best over the ground truths, mean over "
-        "the images). 'previous': the LNSNet rows of `superpixels_bsds_val.json` (the code before these speed "
-        "changes, float32, same images and protocol when all 100 are used).",
+        "the images). 'previous': `lnsnet_quality_before_kernels.json`, the LNSNet rows of "
+        "`superpixels_bsds_val.json` on 2026-12-03, before the compiled CPU kernels (float32 embedder, same "
+        "images and protocol when all 100 are used).",
         "",
         "| K | count auto | ASA auto | ASA float32 | ASA previous | BR auto | BR float32 | BR previous "
         "| UE auto | UE float32 | UE previous | max abs diff auto vs float32 |",
