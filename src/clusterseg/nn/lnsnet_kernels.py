@@ -350,6 +350,34 @@ def _bands(rfirst: np.ndarray, width: int, limit: int) -> list[tuple[int, int]]:
     return bands
 
 
+class _UpdateFeatures:
+    """The (rows, W, F) pixel features of the updates: ``z`` itself when there is nothing to add, one
+    stacked buffer for small images, else the rows of one band of cell rows at a time, re-stacked."""
+
+    def __init__(self, zz, cc, scales: tuple[float, float, float], rfirst: np.ndarray, band_pixels: int):
+        h, w, nz = zz.shape
+        self.zz, self.cc, self.scales, self.rfirst = zz, cc, scales, rfirst
+        self.channels = nz + cc.shape[2] + (2 if scales[1] > 0 else 0)
+        self.bands = _bands(rfirst, w, band_pixels)
+        if self.channels == nz or len(self.bands) == 1:
+            self.bands = [(0, len(rfirst) - 1)]
+        rows = max(int(rfirst[a1] - rfirst[a0]) for a0, a1 in self.bands)
+        self.buffer = zz if self.channels == nz else np.empty((rows, w, self.channels), np.float32)
+        self.stacked = None  # the band whose rows the buffer holds
+
+    def rows(self, a0: int, a1: int):
+        """Features of the pixel rows of cell rows ``[a0, a1)`` and the image row they start at."""
+        p0, p1 = int(self.rfirst[a0]), int(self.rfirst[a1])
+        if self.buffer is self.zz:
+            return self.zz[p0:p1], p0
+        if self.stacked != (a0, a1):
+            colour_scale, row_scale, col_scale = self.scales
+            jit(_stack)(self.zz[p0:p1], self.cc[p0:p1], colour_scale, p0, row_scale, col_scale,
+                        self.buffer[: p1 - p0])
+            self.stacked = (a0, a1)
+        return self.buffer[: p1 - p0], p0
+
+
 @torch.no_grad()
 def local_kmeans(z: torch.Tensor, seeds: torch.Tensor, fallback: torch.Tensor, grid, steps: int,
                  colour: torch.Tensor | None = None, colour_scale: float = 0.0, row_scale: float = 0.0,
@@ -380,39 +408,24 @@ def local_kmeans(z: torch.Tensor, seeds: torch.Tensor, fallback: torch.Tensor, g
     """
     h, w = z.shape[2:]
     zz = z[0].detach().float().permute(1, 2, 0).contiguous().numpy()  # a view for channels-last input
-    cc = _pixels(colour, h, w)
-    nf, c = zz.shape[2] + cc.shape[2] + (2 if row_scale > 0 else 0), seeds.shape[1]
-    assign_pass, seed_sums, stack = jit(_assign_pass), jit(_seed_sums), jit(_stack)
     rfirst, cfirst = _cell_starts(h, grid.rows), _cell_starts(w, grid.cols)
-    bands = _bands(rfirst, w, band_pixels)
-    whole = nf == zz.shape[2] or len(bands) == 1  # one buffer for the whole image (or z itself)
-    if nf == zz.shape[2]:
-        features = zz
-    elif whole:
-        features = np.empty((h, w, nf), np.float32)
-        stack(zz, cc, colour_scale, 0, row_scale, col_scale, features)
-    else:
-        features = np.empty((max(int(rfirst[a1] - rfirst[a0]) for a0, a1 in bands), w, nf), np.float32)
+    features = _UpdateFeatures(zz, _pixels(colour, h, w), (colour_scale, row_scale, col_scale), rfirst, band_pixels)
+    nf, candidates = features.channels, _candidate_seeds(grid.rows, grid.cols)
     cell_sums = np.zeros((grid.n_seeds, 9, nf + 1), np.float64)
     slot = np.zeros((h, w), np.int8)
-    candidates = _candidate_seeds(grid.rows, grid.cols)
 
     def one_pass(centres, n_dist, first):
-        for a0, a1 in [(0, grid.rows)] if whole else bands:
-            p0, p1 = int(rfirst[a0]), int(rfirst[a1])
-            f = features
-            if not whole:  # the features of this band's rows only
-                f = features[: p1 - p0]
-                stack(zz[p0:p1], cc[p0:p1], colour_scale, p0, row_scale, col_scale, f)
-            assign_pass(f, p0 if not whole else 0, a0 * grid.cols, a1 * grid.cols, rfirst, cfirst, candidates,
-                        centres, n_dist, slot, cell_sums, first)
+        for a0, a1 in features.bands:
+            f, row0 = features.rows(a0, a1)
+            jit(_assign_pass)(f, row0, a0 * grid.cols, a1 * grid.cols, rfirst, cfirst, candidates, centres, n_dist,
+                              slot, cell_sums, first)
 
     centres = np.zeros((grid.n_seeds, nf), np.float32)
-    centres[:, :c] = seeds.detach().float().cpu().numpy()
-    one_pass(centres, c, True)
+    centres[:, : seeds.shape[1]] = seeds.detach().float().cpu().numpy()
+    one_pass(centres, seeds.shape[1], True)
     centres = fallback.detach().float().cpu().numpy()
     for _ in range(int(steps)):
-        sums = seed_sums(cell_sums, candidates)
+        sums = jit(_seed_sums)(cell_sums, candidates)
         counts = sums[:, nf:]
         centres = np.where(counts > 0, sums[:, :nf] / np.maximum(counts, 1), centres).astype(np.float32)
         one_pass(centres, nf, False)
