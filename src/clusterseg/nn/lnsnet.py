@@ -157,7 +157,7 @@ class FeatureEmbedder(nn.Module):
         z.add_(_conv_as(_pad1(h), self.embed.weight[:, :c1], self.embed.bias, dtype=dtype))
         from . import lnsnet_kernels
 
-        if z.device.type == "cpu" and z.is_contiguous(memory_format=torch.channels_last) and lnsnet_kernels.available():
+        if lnsnet_kernels.runs_on(z):  # z is channels-last here
             return lnsnet_kernels.instance_norm_relu_(z, self.norm3.weight, self.norm3.bias, self.norm3.eps)
         return self._norm_relu(z, self.norm3)
 
@@ -234,7 +234,7 @@ def _grid_means(z: torch.Tensor, grid: SeedGrid) -> torch.Tensor:
     """Adaptive average pooling of ``z`` onto the seed grid; compiled for one CPU image without gradients."""
     from . import lnsnet_kernels
 
-    if z.shape[0] == 1 and z.device.type == "cpu" and not z.requires_grad and lnsnet_kernels.available():
+    if z.shape[0] == 1 and lnsnet_kernels.runs_on(z):
         return lnsnet_kernels.adaptive_means(z, grid.rows, grid.cols).to(z.dtype)
     return F.adaptive_avg_pool2d(z, (grid.rows, grid.cols))
 

@@ -497,6 +497,7 @@ def cluster_pixels(
     _, c, h, w = z.shape
     steps = int(refine_steps)
     extra, fallback = None, seed_feats  # fallback: the centre of a seed that wins no pixel
+    pixel_scales = (None, 0.0, 0.0, 0.0)  # colour, its weight and the row / column scales of the updates
     if steps > 0 and (spatial_weight > 0 or (colour is not None and colour_weight > 0)):
         if seed_rows is None or seed_cols is None:
             centre_r, centre_c = grid.centres(z.device, z.dtype)
@@ -512,11 +513,8 @@ def cluster_pixels(
             at_seeds.append(torch.stack([seed_rows / grid.cell_h, seed_cols / grid.cell_w], 1) * pos_scale)
         fallback = torch.cat([seed_feats] + at_seeds, 1)
         pixel_scales = (colour if colour_scale else None, colour_scale, pos_scale / grid.cell_h, pos_scale / grid.cell_w)
-        if compiled:  # the kernel stacks z and the update channels itself
-            from .lnsnet_kernels import local_kmeans
-
-            return local_kmeans(z, seed_feats, fallback, grid, steps, *pixel_scales)
-        extra = _update_channels(z, *pixel_scales)
+        if not compiled:  # the compiled kernel stacks z and these channels itself
+            extra = _update_channels(z, *pixel_scales)
         if assignment == "global":
             # the first pass gives the seeds zero extra features: since the per-pixel
             # |z|^2 term is omitted from the comparison, it then ignores those channels
@@ -525,7 +523,7 @@ def cluster_pixels(
     if compiled:
         from .lnsnet_kernels import local_kmeans
 
-        return local_kmeans(z, seed_feats, fallback, grid, steps)
+        return local_kmeans(z, seed_feats, fallback, grid, steps, *pixel_scales)
     features = [z] if extra is None else [z, extra]
     if assignment == "global":
         zg = torch.cat(features, 1)
@@ -567,7 +565,7 @@ def _use_compiled(backend: str, z: torch.Tensor) -> bool:
 
     if backend not in ("auto", "compiled", "torch"):
         raise ValueError(f"backend must be 'auto', 'compiled' or 'torch', got {backend!r}")
-    usable = z.device.type == "cpu" and lnsnet_kernels.available()
+    usable = lnsnet_kernels.runs_on(z)
     if backend == "compiled" and not usable:
         why = "Numba is not installed" if not lnsnet_kernels.available() else f"z is on {z.device}"
         raise ValueError(f"backend='compiled' needs a CPU tensor and Numba: {why}")
@@ -603,10 +601,10 @@ def window_seeds(
     :func:`clusterseg.nn.lnsnet_kernels.window_means` sums the boxes directly
     (the same values, four times faster).
     """
-    if not any(t.requires_grad for t in (z, rows, cols)) and _use_compiled("auto", z):
-        from .lnsnet_kernels import window_means
+    from . import lnsnet_kernels
 
-        return window_means(z, rows, cols, half_h, half_w).to(z.dtype)
+    if lnsnet_kernels.runs_on(z, rows, cols):
+        return lnsnet_kernels.window_means(z, rows, cols, half_h, half_w).to(z.dtype)
     _, c, h, w = z.shape
     r0 = (rows - half_h + 0.5).clamp(0, h)
     r1 = (rows + half_h + 0.5).clamp(0, h)

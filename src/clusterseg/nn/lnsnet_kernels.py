@@ -32,14 +32,23 @@ References
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
 from .._jit import available, jit
+from .lnsnet_assignment import _cell_layout
 
-__all__ = ["available", "local_kmeans", "window_means", "adaptive_means", "instance_norm_relu_",
+__all__ = ["available", "runs_on", "local_kmeans", "window_means", "adaptive_means", "instance_norm_relu_",
            "lab_xy_input", "absorb_isolated_pixels",
            "rgb_to_lab_tables"]
+
+
+def runs_on(*tensors: torch.Tensor) -> bool:
+    """Whether the compiled kernels can stand in for the PyTorch code on ``tensors``: Numba is
+    installed, and they are CPU tensors that need no gradient (the kernels are inference only)."""
+    return available() and all(t.device.type == "cpu" and not t.requires_grad for t in tensors)
 
 
 def _assign_pass(f, row0, cell_lo, cell_hi, rfirst, cfirst, candidates, seeds, n_dist, slot, cell_sums,
@@ -185,11 +194,10 @@ def _adaptive_means(z, rows, cols):  # pragma: no cover - compiled
     return out
 
 
-def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
-    """In place: ``relu(weight * (p - mean) / sqrt(var + eps) + bias)`` per channel of ``p`` (H, W, C),
-    statistics over the image in two passes (mean, then centred squares; float32 per row, float64 over rows)."""
+def _channel_moments(p):  # pragma: no cover - compiled
+    """Mean and variance (C,) float64 of every channel of ``p`` (H, W, C) in two passes (the mean, then
+    the centred squares), summed in float32 along a row and in float64 over the rows."""
     h, w, nc = p.shape
-    n = h * w
     row = np.zeros(nc, np.float32)
     total = np.zeros(nc, np.float64)
     for r in range(h):
@@ -198,7 +206,7 @@ def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
             for j in range(nc):
                 row[j] += p[r, c, j]
         total += row
-    mean = (total / n).astype(np.float32)
+    mean = (total / (h * w)).astype(np.float32)
     total[:] = 0.0
     for r in range(h):
         row[:] = 0.0
@@ -207,8 +215,12 @@ def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
                 t = p[r, c, j] - mean[j]
                 row[j] += t * t
         total += row
-    scale = (weight / np.sqrt(total / n + eps)).astype(np.float32)
-    shift = (bias - mean * scale).astype(np.float32)
+    return mean.astype(np.float64), total / (h * w)
+
+
+def _scale_shift_relu(p, scale, shift):  # pragma: no cover - compiled
+    """In place: ``relu(p * scale + shift)`` per channel of ``p`` (H, W, C)."""
+    h, w, nc = p.shape
     for r in range(h):
         for c in range(w):
             for j in range(nc):
@@ -216,50 +228,17 @@ def _norm_relu(p, weight, bias, eps):  # pragma: no cover - compiled
                 p[r, c, j] = v if v > 0 else np.float32(0.0)
 
 
-def _lab_xy(lab, eps, out):  # pragma: no cover - compiled
-    """``out`` (H, W, 5): [L / 128, a / 256, b / 256, row / H - 0.5, col / W - 0.5] of ``lab`` (H, W, 3),
-    each channel z-scored over the image (a channel whose deviation is below ``eps`` only centred)."""
+def _lab_xy(lab, scale, shift, ramps, out):  # pragma: no cover - compiled
+    """``out`` (H, W, 5): the Lab channels ``lab * scale - shift``, then the row and column ramps
+    ``(i / size - 0.5 - mean) * inv`` with ``ramps`` = (row mean, row inv, column mean, column inv)."""
     h, w, _ = lab.shape
-    n = h * w
-    unit = np.array([1.0 / 128.0, 1.0 / 256.0, 1.0 / 256.0])
-    mean = np.zeros(5)
-    inv = np.ones(5)
-    row = np.zeros(3, np.float32)
-    total = np.zeros(3)
     for r in range(h):
-        row[:] = 0.0
-        for c in range(w):
-            for j in range(3):
-                row[j] += lab[r, c, j]
-        total += row
-    centre = (total / n).astype(np.float32)
-    spread = np.zeros(3)
-    for r in range(h):
-        row[:] = 0.0
-        for c in range(w):
-            for j in range(3):
-                t = lab[r, c, j] - centre[j]
-                row[j] += t * t
-        spread += row
-    for j in range(3):
-        mean[j] = centre[j] * unit[j]
-        std = np.sqrt(spread[j] / n) * unit[j]
-        if std > eps:
-            inv[j] = 1.0 / std
-    for j, size in ((3, h), (4, w)):  # the coordinate ramps i / size - 0.5, i = 0..size-1
-        mean[j] = (size - 1) / (2.0 * size) - 0.5
-        std = np.sqrt((size * size - 1) / 12.0) / size
-        if std > eps:
-            inv[j] = 1.0 / std
-    scale = (unit * inv[:3]).astype(np.float32)
-    shift = (mean[:3] * inv[:3]).astype(np.float32)
-    for r in range(h):
-        pr = np.float32((r / h - 0.5 - mean[3]) * inv[3])
+        pr = np.float32((r / h - 0.5 - ramps[0]) * ramps[1])
         for c in range(w):
             for j in range(3):
                 out[r, c, j] = lab[r, c, j] * scale[j] - shift[j]
             out[r, c, 3] = pr
-            out[r, c, 4] = np.float32((c / w - 0.5 - mean[4]) * inv[4])
+            out[r, c, 4] = np.float32((c / w - 0.5 - ramps[2]) * ramps[3])
 
 
 def _absorb(labels, out):  # pragma: no cover - compiled
@@ -327,9 +306,9 @@ def _slot_labels(slot, rfirst, cfirst, candidates):  # pragma: no cover - compil
 
 
 def _cell_starts(n: int, parts: int) -> np.ndarray:
-    """First pixel of each of ``parts`` cells along a side of ``n`` pixels (pixel ``i`` is in cell ``i * parts // n``)."""
-    a = np.arange(parts + 1, dtype=np.int64)
-    return (a * n + parts - 1) // parts
+    """First pixel of each of ``parts`` cells along a side of ``n`` pixels, and the end (the cells of
+    :func:`clusterseg.nn.lnsnet_assignment.local_candidates`)."""
+    return _cell_layout(n, parts)[0].numpy()
 
 
 #: Pixels whose stacked update features are held at once; larger images are processed in bands
@@ -464,18 +443,31 @@ def adaptive_means(z: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
 def instance_norm_relu_(z: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor, eps: float) -> torch.Tensor:
     """Instance norm with affine ``weight``, ``bias`` (C,) and ReLU, in place, of a channels-last float32
     CPU ``z`` (1, C, H, W) in three compiled passes (the batch-norm kernel and ReLU take five); returns ``z``."""
-    jit(_norm_relu)(z[0].permute(1, 2, 0).numpy(), weight.detach().double().numpy(), bias.detach().double().numpy(),
-                    float(eps))
+    pixels = z[0].permute(1, 2, 0).numpy()
+    mean, var = jit(_channel_moments)(pixels)
+    scale = weight.detach().double().numpy() / np.sqrt(var + eps)
+    shift = bias.detach().double().numpy() - mean * scale
+    jit(_scale_shift_relu)(pixels, scale.astype(np.float32), shift.astype(np.float32))
     return z
 
 
 def lab_xy_input(lab: np.ndarray, eps: float = 1e-4) -> torch.Tensor:
     """The LNSNet input of :func:`clusterseg.features.lab_xy_from_lab` (standardised), as a
     channels-last (1, 5, H, W) float32 tensor written in one compiled pass over ``lab`` (H, W, 3)."""
+    lab = np.ascontiguousarray(lab, dtype=np.float32)
     h, w = lab.shape[:2]
+    unit = np.array([1 / 128, 1 / 256, 1 / 256])
+    mean, var = jit(_channel_moments)(lab)
+    std = np.sqrt(var) * unit
+    inv = np.where(std > eps, 1.0 / np.maximum(std, eps), 1.0)  # a flat channel is only centred
+    ramps = []
+    for size in (h, w):  # the coordinate ramps i / size - 0.5, i = 0..size-1, z-scored the same way
+        ramp_std = np.sqrt((size * size - 1) / 12.0) / size
+        ramps += [(size - 1) / (2.0 * size) - 0.5, 1.0 / ramp_std if ramp_std > eps else 1.0]
     # torch's allocator aligns the buffer as oneDNN's fast convolutions expect (NumPy's may not)
     out = torch.empty((1, 5, h, w), memory_format=torch.channels_last)
-    jit(_lab_xy)(np.ascontiguousarray(lab, dtype=np.float32), float(eps), out[0].permute(1, 2, 0).numpy())
+    jit(_lab_xy)(lab, (unit * inv).astype(np.float32), (mean * unit * inv).astype(np.float32), np.array(ramps),
+                 out[0].permute(1, 2, 0).numpy())
     return out
 
 
@@ -487,21 +479,23 @@ def absorb_isolated_pixels(labels: np.ndarray) -> np.ndarray:
     return out if jit(_absorb)(labels, out) else labels
 
 
-_LAB_TABLES: list = []
+@functools.cache
+def _lab_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Float32 tables of the sRGB companding (4,097 samples) and the Lab cube root (16,385) on [0, 1],
+    and the RGB -> XYZ / white matrix."""
+    from ..features import _RGB_TO_XYZ_WHITE
+
+    t = np.linspace(0.0, 1.0, 4097)
+    companding = np.where(t > 0.04045, ((t + 0.055) / 1.055) ** 2.4, t / 12.92)
+    t = np.linspace(0.0, 1.0, 16385)
+    cube_root = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16.0 / 116.0)
+    return tuple(a.astype(np.float32) for a in (companding, cube_root, np.array(_RGB_TO_XYZ_WHITE)))
 
 
 def rgb_to_lab_tables(rgb: np.ndarray) -> np.ndarray:
-    """:func:`clusterseg.features.rgb_to_lab` with its two curves read from tables: 4,097 samples of
-    the sRGB companding and 16,385 of the Lab cube root on [0, 1], linearly interpolated (agrees with
-    :func:`skimage.color.rgb2lab` to about 3e-4 in L, a, b; three times as fast); ``rgb`` (H, W, 3) in [0, 1], float32 (H, W, 3) returned."""
-    from ..features import _RGB_TO_XYZ_WHITE
-
-    if not _LAB_TABLES:
-        t = np.linspace(0.0, 1.0, 4097)
-        companding = np.where(t > 0.04045, ((t + 0.055) / 1.055) ** 2.4, t / 12.92)
-        t = np.linspace(0.0, 1.0, 16385)
-        cube_root = np.where(t > 0.008856, np.cbrt(t), 7.787 * t + 16.0 / 116.0)
-        _LAB_TABLES.extend(a.astype(np.float32) for a in (companding, cube_root, np.array(_RGB_TO_XYZ_WHITE)))
+    """:func:`clusterseg.features.rgb_to_lab` with its two curves read from tables (:func:`_lab_tables`),
+    linearly interpolated (agrees with :func:`skimage.color.rgb2lab` to about 3e-4 in L, a, b; three
+    times as fast); ``rgb`` (H, W, 3) in [0, 1], float32 (H, W, 3) returned."""
     out = np.empty(rgb.shape, np.float32)
-    jit(_lab_from_tables)(np.ascontiguousarray(rgb, dtype=np.float32), *_LAB_TABLES, out)
+    jit(_lab_from_tables)(np.ascontiguousarray(rgb, dtype=np.float32), *_lab_tables(), out)
     return out
