@@ -15,7 +15,7 @@ from clusterseg.instances.embedding import add_coordinates, coordinate_grid, dec
 from clusterseg.instances.loss import SpatialEmbeddingLoss
 from clusterseg.instances.model import SpatialEmbeddingModel, _vector_map, d4_transforms  # d4 lives in clusterseg.nn.d4
 from clusterseg.nn.erfnet import BranchedERFNet
-from clusterseg.nn.lovasz import lovasz_hinge
+from clusterseg.nn.lovasz import lovasz_hinge, lovasz_hinge_grouped
 from clusterseg.io.checkpoints import CheckpointError
 
 
@@ -71,6 +71,35 @@ def test_lovasz_hinge_batched_rows_and_gradient():
     assert torch.autograd.gradcheck(lambda x: lovasz_hinge(x, gt), (logits,))
     with pytest.raises(ValueError, match="differ in shape"):
         lovasz_hinge(logits, gt[:, :3])
+
+
+def test_lovasz_hinge_grouped_equals_the_rows_in_any_order_with_gradient():
+    rng = np.random.default_rng(4)
+    logits = torch.tensor(rng.normal(size=(4, 9)), requires_grad=True)
+    gt = torch.tensor(rng.random((4, 9)) < 0.4)
+    gt[:, 0] = True
+    perm = torch.tensor(rng.permutation(36))
+    groups = torch.arange(4).repeat_interleave(9)[perm]
+
+    def grouped(x):
+        return lovasz_hinge_grouped(x.reshape(-1)[perm], gt.reshape(-1)[perm], groups, gt.sum(dim=1))
+
+    assert torch.allclose(grouped(logits), lovasz_hinge(logits, gt), atol=1e-12)
+    assert torch.autograd.gradcheck(grouped, (logits,))
+    with pytest.raises(ValueError, match="1-D"):
+        lovasz_hinge_grouped(logits, gt, groups.reshape(4, 9), gt.sum(dim=1))
+
+
+def test_lovasz_hinge_grouped_may_leave_out_zero_error_elements():
+    # Well-classified elements (hinge error 0) add nothing and sort last: leaving them out, with
+    # the positives still counted, gives the full problem's loss; an empty group scores 0.
+    logits = torch.tensor([2.0, 0.5, -0.2, 0.3, -3.0, 1.5], dtype=torch.float64)
+    gt = torch.tensor([1, 1, 1, 0, 0, 1])
+    full = float(lovasz_hinge(logits, gt))
+    kept = torch.tensor([1, 2, 3])  # errors 0.5, 1.2, 1.3; left out: errors 0 (2.0 and 1.5 inside, -3 outside)
+    ours = lovasz_hinge_grouped(logits[kept], gt[kept], torch.zeros(3, dtype=torch.long), torch.tensor([4, 0]))
+    assert float(ours[0]) == pytest.approx(full) and float(ours[1]) == 0.0
+    assert full > 0
 
 
 # --------------------------------------------------------------------------- embeddings
@@ -153,6 +182,51 @@ def test_loss_background_only_and_gradients():
     SpatialEmbeddingLoss(2)(raw2, labels).total.backward()
     assert torch.isfinite(raw2.grad).all()
     assert raw2.grad[1, :2].abs().sum() > 0  # offsets receive gradient from the instance term
+
+
+def _dense_reference_loss(raw, labels, classes, foreground_weight=10.0):
+    """The loss of Neven et al. written densely over (objects x pixels), one object at a time."""
+    maps = decode_output(raw, 2)
+    grid = coordinate_grid(*labels.shape[-2:], dtype=raw.dtype).reshape(2, -1)
+    inst, var, seed_terms = [], [], []
+    for b in range(raw.shape[0]):
+        emb, sig = maps.embedding[b].reshape(2, -1), maps.sigma[b].reshape(2, -1)
+        seed, lab, cls = maps.seed[b].reshape(maps.seed.shape[1], -1), labels[b].reshape(-1), classes[b].reshape(-1)
+        s_loss = sum(seed[c][(cls != c + 1) & (cls >= 0)].square().sum() for c in range(seed.shape[0]))
+        i_loss, v_loss, ids = 0.0, 0.0, [int(k) for k in torch.unique(lab) if k > 0]
+        for k in ids:
+            m = lab == k
+            s_k = sig[:, m].mean(dim=1)
+            v_loss = v_loss + (sig[:, m] - s_k.detach()[:, None]).square().mean()
+            phi = gaussian_membership(emb, grid[:, m].mean(dim=1)[None], s_k[None])[0]
+            i_loss = i_loss + lovasz_hinge(2 * phi - 1, m)
+            c = int(torch.mode(cls[m]).values) - 1
+            s_loss = s_loss + foreground_weight * (seed[c][m] - phi[m].detach()).square().sum()
+        n = max(len(ids), 1)
+        inst.append(i_loss / n), var.append(v_loss / n), seed_terms.append(s_loss / lab.numel())
+    return [torch.stack([torch.as_tensor(t, dtype=raw.dtype) for t in ts]).mean() for ts in (inst, var, seed_terms)]
+
+
+def test_loss_equals_the_dense_reference_with_gradients():
+    # Two seed maps, touching objects, an object of class 2, an empty image: the loss scores each
+    # object only on the pixels near it in embedding space, within LOVASZ_TOLERANCE of the dense form.
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.zeros(2, 24, 20, dtype=torch.long)
+    labels[0, 2:9, 3:10], labels[0, 9:16, 3:10], labels[0, 14:22, 12:19] = 3, 5, 9
+    classes = (labels > 0).long()
+    classes[0][labels[0] == 9] = 2
+    raw = (0.3 * torch.randn(2, 6, 24, 20, generator=gen, dtype=torch.float64))
+    raw[:, :2] *= 0.01  # offsets of a few pixels (coordinates are in units of 1024 px)
+    raw[:, 2:4] += 1.2  # bandwidths of a few pixels (s = e^12), as in training
+    raw.requires_grad_(True)
+    ours = SpatialEmbeddingLoss(2)(raw, labels, classes)
+    ref = _dense_reference_loss(raw, labels, classes)
+    for term, expected in zip(ours[1:], ref):
+        assert float(term.detach()) == pytest.approx(float(expected.detach()), abs=1e-9)
+    (grad,) = torch.autograd.grad(ours.total, raw)
+    (ref_grad,) = torch.autograd.grad(ref[0] + 10 * ref[1] + ref[2], raw)
+    assert torch.allclose(grad, ref_grad, atol=1e-9 * float(ref_grad.abs().max()))
+    assert float(ref[0].detach()) > 0.1 and grad[0, :2].abs().sum() > 0
 
 
 def test_loss_rejects_mismatched_shapes():

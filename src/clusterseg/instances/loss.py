@@ -28,15 +28,22 @@ References
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from ..nn.lovasz import lovasz_hinge
-from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, coordinate_grid, decode_output, gaussian_membership
+from ..nn.lovasz import lovasz_hinge_grouped
+from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, SIGMA_SCALE, coordinate_grid, decode_output
 
-__all__ = ["LossTerms", "SpatialEmbeddingLoss", "instance_masks"]
+__all__ = ["LOVASZ_TOLERANCE", "LossTerms", "SpatialEmbeddingLoss", "instance_masks"]
+
+#: Background pixels whose hinge error ``2 phi_k`` is below this are left out of object ``k``'s
+#: Lovasz hinge: the loss changes by less than it (see
+#: :func:`clusterseg.nn.lovasz.lovasz_hinge_grouped`), and by exactly 0 when every pixel of the
+#: object has a larger error (then the Jaccard increments of the tail are 0).
+LOVASZ_TOLERANCE = 1e-5
 
 
 class LossTerms(NamedTuple):
@@ -123,48 +130,83 @@ class SpatialEmbeddingLoss(nn.Module):
             raise ValueError(f"class id {int(classes.max())} exceeds the {n_classes} seed channels")
         grid = coordinate_grid(*raw.shape[-2:], pixel_size=self.pixel_size, device=raw.device, dtype=raw.dtype)
         grid = grid.reshape(2, -1)
-        zero = raw.new_zeros(())
         inst_terms, var_terms, seed_terms = [], [], []
         for b in range(raw.shape[0]):
-            emb = maps.embedding[b].reshape(2, -1)
-            sig = maps.sigma[b].reshape(self.n_sigma, -1)
-            seed = maps.seed[b].reshape(n_classes, -1)
-            cls = classes[b].reshape(-1)
-            n_pixels = emb.shape[1]
-            # Background of each seed map: pixels not of that class.
-            seed_loss = sum(
-                (seed[c][(cls != c + 1) & (cls >= 0)].square().sum() for c in range(n_classes)), start=zero
-            )
-            ids, masks = instance_masks(labels[b])
-            inst_loss = var_loss = zero
-            if ids.numel():
-                fm = masks.to(raw.dtype)
-                counts = fm.sum(dim=1, keepdim=True)
-                source = grid if self.to_center else emb
-                centres = fm @ source.T / counts  # (K, 2)
-                sigma_k = fm @ sig.T / counts  # (K, n_sigma)
-                # sum_{i in k} (sigma_i - m_k)^2 expanded, so no (K, n_sigma, N) tensor is built;
-                # m_k is detached, which gives the gradient 2 (sigma_i - m_k) of the paper.
-                mean_k = sigma_k.detach()
-                var = fm @ sig.square().T - 2 * mean_k * (fm @ sig.T) + counts * mean_k.square()
-                var_loss = (var / counts).mean(dim=1).sum()
-                phi = gaussian_membership(emb, centres, sigma_k)  # (K, N)
-                inst_loss = lovasz_hinge(2.0 * phi - 1.0, masks).sum()
-                # The class of each instance (majority over its pixels).
-                if n_classes == 1:
-                    inst_cls = torch.zeros(ids.numel(), dtype=torch.long, device=raw.device)
-                else:
-                    inst_cls = torch.stack([torch.mode(cls[m]).values for m in masks]) - 1
-                    if int(inst_cls.min()) < 0:
-                        raise ValueError("an instance lies on background or ignored pixels of the class map; "
-                                         "give every object pixel its class (1..n_classes)")
-                seed_fg = (fm * (seed[inst_cls] - phi.detach()).square()).sum()
-                seed_loss = seed_loss + self.foreground_weight * seed_fg
-                inst_loss = inst_loss / ids.numel()
-                var_loss = var_loss / ids.numel()
-            seed_loss = seed_loss / n_pixels
-            inst_terms.append(inst_loss)
-            var_terms.append(var_loss)
-            seed_terms.append(seed_loss)
+            terms = self._image_terms(maps.embedding[b].reshape(2, -1), maps.sigma[b].reshape(self.n_sigma, -1),
+                                      maps.seed[b].reshape(n_classes, -1), labels[b].reshape(-1),
+                                      classes[b].reshape(-1), grid)
+            for out, term in zip((inst_terms, var_terms, seed_terms), terms):
+                out.append(term)
         inst, var, seed = (torch.stack(terms).mean() for terms in (inst_terms, var_terms, seed_terms))
         return LossTerms(self.w_instance * inst + self.w_var * var + self.w_seed * seed, inst, var, seed)
+
+    def _image_terms(self, emb: torch.Tensor, sig: torch.Tensor, seed: torch.Tensor, labels: torch.Tensor,
+                     cls: torch.Tensor, grid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Instance, variance and seed terms of one image; maps flattened to ``(C, N)``, labels to ``(N,)``."""
+        n_classes, n_pixels = seed.shape
+        zero = emb.new_zeros(())
+        # Background of each seed map: pixels not of that class.
+        seed_loss = sum((seed[c][(cls != c + 1) & (cls >= 0)].square().sum() for c in range(n_classes)), start=zero)
+        pixels = torch.nonzero(labels, as_tuple=True)[0]
+        if pixels.numel() == 0:
+            return zero, zero, seed_loss / n_pixels
+        ids, owner = torch.unique(labels[pixels], return_inverse=True)  # owner: object index of each pixel
+        n_objects = ids.numel()
+        counts = torch.bincount(owner, minlength=n_objects).to(emb.dtype)[:, None]
+
+        def object_sums(values: torch.Tensor) -> torch.Tensor:  # (C, N) -> (K, C)
+            return values.new_zeros(n_objects, values.shape[0]).index_add(0, owner, values[:, pixels].T)
+
+        centres = object_sums(grid if self.to_center else emb) / counts  # (K, 2)
+        sigma_k = object_sums(sig) / counts  # (K, n_sigma)
+        # sum_{i in k} (sigma_i - m_k)^2 expanded; m_k is detached, which gives the gradient
+        # 2 (sigma_i - m_k) of the paper.
+        mean_k = sigma_k.detach()
+        var = object_sums(sig.square()) - 2 * mean_k * object_sums(sig) + counts * mean_k.square()
+        var_loss = (var / counts).mean(dim=1).sum()
+        inst_loss, phi_own = self._instance_loss(emb, centres, sigma_k, pixels, owner, counts[:, 0])
+        inst_cls = _object_classes(cls[pixels], owner, n_objects, n_classes)
+        seed_fg = (seed[inst_cls[owner], pixels] - phi_own).square().sum()
+        seed_loss = seed_loss + self.foreground_weight * seed_fg
+        return inst_loss / n_objects, var_loss / n_objects, seed_loss / n_pixels
+
+    @staticmethod
+    def _instance_loss(emb, centres, sigma_k, pixels, owner, counts) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sum over objects of the Lovasz hinge of ``2 phi_k - 1``, and ``phi`` of each object pixel for
+        its own object (detached, the seed target).
+
+        A background pixel far from an object in embedding space has ``phi_k`` ~ 0, a hinge error
+        ``2 phi_k`` ~ 0, and sorts last: only the pairs with ``2 phi_k`` above
+        :data:`LOVASZ_TOLERANCE` enter (with every object's own pixels), so the loss of an object
+        changes by less than the tolerance while the sort shrinks from (objects x pixels) to a few
+        per cent of it.
+        """
+        scale = torch.exp(SIGMA_SCALE * sigma_k)
+        if scale.shape[1] == 1:
+            scale = scale.expand(-1, 2)
+        with torch.no_grad():
+            exponent = (scale.detach()[:, :, None] * (emb.detach()[None] - centres.detach()[:, :, None]).square())
+            near = exponent.sum(dim=1) < math.log(2.0 / LOVASZ_TOLERANCE)  # (K, N): 2 phi > tolerance
+            near[owner, pixels] = False
+            k_near, i_near = torch.nonzero(near, as_tuple=True)
+        k, i = torch.cat([owner, k_near]), torch.cat([pixels, i_near])
+        inside = torch.arange(k.numel(), device=k.device) < pixels.numel()
+        # index_select rather than indexing: its backward (index_add) is several times faster on CPU.
+        offsets = emb.index_select(1, i).T - centres.index_select(0, k)
+        phi = torch.exp(-(scale.index_select(0, k) * offsets.square()).sum(dim=1))
+        loss = lovasz_hinge_grouped(2.0 * phi - 1.0, inside, k, counts).sum()
+        return loss, phi[: pixels.numel()].detach()
+
+
+def _object_classes(cls: torch.Tensor, owner: torch.Tensor, n_objects: int, n_classes: int) -> torch.Tensor:
+    """Seed map of each object: its majority class id (1..n_classes) minus 1."""
+    if n_classes == 1:
+        return torch.zeros(n_objects, dtype=torch.long, device=cls.device)
+    # Votes per (object, class id + 1) for class ids -1..n_classes; ties go to the lower id.
+    votes = torch.zeros(n_objects, n_classes + 2, device=cls.device).index_put_(
+        (owner, cls.long() + 1), torch.ones_like(owner, dtype=torch.float32), accumulate=True)
+    inst_cls = votes.argmax(dim=1) - 2
+    if int(inst_cls.min()) < 0:
+        raise ValueError("an instance lies on background or ignored pixels of the class map; "
+                         "give every object pixel its class (1..n_classes)")
+    return inst_cls

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["jaccard_loss_increments", "lovasz_hinge"]
+__all__ = ["jaccard_loss_increments", "lovasz_hinge", "lovasz_hinge_grouped"]
 
 
 def jaccard_loss_increments(gt_sorted: torch.Tensor) -> torch.Tensor:
@@ -79,3 +79,72 @@ def lovasz_hinge(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     errors_sorted, order = torch.sort(errors, dim=-1, descending=True)
     increments = jaccard_loss_increments(torch.gather(gt, -1, order))
     return (torch.relu(errors_sorted) * increments).sum(dim=-1)
+
+
+def lovasz_hinge_grouped(
+    logits: torch.Tensor, labels: torch.Tensor, groups: torch.Tensor, n_positive: torch.Tensor
+) -> torch.Tensor:
+    """Lovasz hinge of several binary problems given as a flat list of their elements [1]_.
+
+    A problem may leave out elements whose hinge error is zero (or below a
+    tolerance): they sort last, so the increments of the elements kept do not
+    change, and they add at most ``tolerance`` in all (the increments of a
+    problem are non-negative and sum to 1). ``n_positive`` must count every
+    positive of each problem, the ones left out included. This is how
+    :class:`~clusterseg.instances.loss.SpatialEmbeddingLoss` scores each object
+    only on the pixels near it in embedding space instead of on the whole crop.
+
+    Parameters
+    ----------
+    logits : Tensor of shape (M,)
+        Scores of the elements kept, positive for "inside".
+    labels : Tensor of shape (M,)
+        Their ground truth (bool or 0/1).
+    groups : integer Tensor of shape (M,)
+        The problem of each element, in ``[0, G)``.
+    n_positive : Tensor of shape (G,)
+        Positives of each problem, including those left out.
+
+    Returns
+    -------
+    Tensor of shape (G,)
+        The loss of each problem; with no element left out, equal to
+        :func:`lovasz_hinge` of each problem.
+
+    Examples
+    --------
+    >>> logits = torch.tensor([1.0, 1.0, -1.0, 1.0, -1.0])
+    >>> labels = torch.tensor([1, 1, 0, 0, 1])
+    >>> groups = torch.tensor([0, 0, 0, 0, 1])
+    >>> [round(v, 4) for v in lovasz_hinge_grouped(logits, labels, groups, torch.tensor([2, 1])).tolist()]
+    [0.6667, 2.0]
+    """
+    if not logits.shape == labels.shape == groups.shape or logits.ndim != 1:
+        raise ValueError(f"logits {tuple(logits.shape)}, labels {tuple(labels.shape)} and groups "
+                         f"{tuple(groups.shape)} must be equal 1-D shapes")
+    n_groups = n_positive.shape[0]
+    gt = labels.to(logits.dtype)
+    errors = 1.0 - logits * (2.0 * gt - 1.0)
+    # By group, then by decreasing error: one sort of a float64 key (group, then -error).
+    if errors.numel():
+        key = errors.detach().double()
+        key = groups.double() * (float(key.max() - key.min()) + 1.0) + (key.max() - key)
+    else:
+        key = errors.detach().double()
+    order = torch.argsort(key, stable=True)
+    groups, gt, errors = groups[order], gt[order], errors.index_select(0, order)
+    # Within-group running counts: global cumulative sums minus those before the group starts.
+    sizes = torch.bincount(groups, minlength=n_groups)
+    first = torch.cumsum(sizes, 0) - sizes
+    seen_true = torch.cumsum(gt.double(), 0)
+    seen_false = torch.arange(1, gt.numel() + 1, device=gt.device, dtype=torch.float64) - seen_true
+    start = first[groups]
+    base_true = torch.where(start > 0, seen_true[(start - 1).clamp(min=0)], 0.0)
+    base_false = torch.where(start > 0, seen_false[(start - 1).clamp(min=0)], 0.0)
+    n_true = n_positive.to(torch.float64)[groups]
+    jaccard = 1.0 - (n_true - (seen_true - base_true)) / (n_true + (seen_false - base_false))
+    previous = torch.cat([jaccard.new_zeros(1), jaccard[:-1]])
+    is_first = torch.arange(gt.numel(), device=gt.device) == start
+    increments = torch.where(is_first, jaccard, jaccard - previous).to(logits.dtype)
+    losses = logits.new_zeros(n_groups)
+    return losses.index_add(0, groups, torch.relu(errors) * increments)
