@@ -15,6 +15,7 @@ from clusterseg.instances.model import SpatialEmbeddingModel
 from clusterseg.io import write_image, write_labels
 from clusterseg.io.checkpoints import CheckpointError
 from clusterseg.training.instances import InstanceCrops, InstanceTrainingConfig, prepare_samples, train_instances, suggest_config
+from clusterseg.nn.spatial_embedding import gaussian_membership, sigma_for_radius
 
 TINY = dict(epochs=2, crop=64, batch_size=4, width=0.25)
 
@@ -197,15 +198,35 @@ def test_suggest_config_follows_object_size_and_image_count():
     assert config.crop == 200  # 4 x 50, a multiple of 8
     assert config.epochs == 300  # 20000 x (192/200)^2 / 10 = 1843, clipped
     assert config.val_every == 15
-    assert "crop 200" in reason and "300 epochs" in reason
+    assert config.initial_bandwidth == 12.5  # a quarter of the object length
+    assert "crop 200" in reason and "300 epochs" in reason and "12.5 px" in reason
     many = few * 10
     assert suggest_config(many)[0].epochs == round(20000 * (192 / 200) ** 2 / 100)
     small = [(n, im[:96, :96], lab[:96, :96]) for n, im, lab in few]
     assert suggest_config(small)[0].crop == 96  # never beyond the smallest image
-    overridden, _ = suggest_config(few, crop=64, epochs=3, width=0.25, lr=None)
+    overridden, _ = suggest_config(few, crop=64, epochs=3, width=0.25, lr=None, initial_bandwidth=3.0)
     assert (overridden.crop, overridden.epochs, overridden.width, overridden.lr) == (64, 3, 0.25, 5e-4)
+    assert overridden.initial_bandwidth == 3.0
     with pytest.raises(ValueError, match="no training samples"):
         suggest_config([])
+
+
+def test_init_bandwidth_sets_the_radius_of_an_untrained_network():
+    # The untrained network predicts the initial bandwidth everywhere: phi = 0.5 at that radius.
+    model = SpatialEmbeddingModel(width=0.25).eval()
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.allclose(model(x)[0, 2:4].detach(), torch.ones(2, 32, 32))  # the paper's bias
+    model.init_bandwidth(12.0)
+    sigma = model(x)[0, 2:4].detach()
+    assert torch.allclose(sigma, torch.full_like(sigma, sigma_for_radius(12.0)))
+    centre = torch.zeros(1, 2, dtype=torch.float64)
+    at_radius = torch.tensor([[12.0 * model.pixel_size], [0.0]], dtype=torch.float64)
+    phi = gaussian_membership(at_radius, centre, sigma[:, 0, 0].double()[None])
+    assert float(phi) == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="initial_bandwidth"):
+        InstanceTrainingConfig(initial_bandwidth=0.0)
+    with pytest.raises(ValueError, match="radius"):
+        sigma_for_radius(-1.0)
 
 
 def test_cli_trains_on_palette_labels_and_prints_its_settings(tmp_path):

@@ -754,6 +754,7 @@ def train_instances(
     val_fraction: float = typer.Option(0.1, "--val-fraction", help="Fraction of images held out for validation (fixed by file name)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", help="Training epochs (one crop per image per epoch); default: derived from the number of images.", show_default=False),
     crop: Optional[int] = typer.Option(None, "--crop", help="Training crop side (multiple of 8); default: derived from the object size.", show_default=False),
+    initial_bandwidth: Optional[float] = typer.Option(None, "--initial-bandwidth", help="Radius (px) of the untrained network's Gaussians; default: a quarter of the median object length.", show_default=False),
     augment: bool = typer.Option(True, "--augment/--no-augment", help="Imaging-modality augmentation (stains, inversion, colour, blur, noise) and zoomed crops."),
     precision: str = typer.Option("auto", "--precision", help="auto (bfloat16 where the CPU/GPU supports it), float32 or bfloat16."),
     modality_balance: float = typer.Option(0.0, "--modality-balance", help="0: draw images uniformly; 1: grey and colour images get equal shares of the crops (rare modalities drawn more often)."),
@@ -812,11 +813,11 @@ def train_instances(
                 part.validate(progress=lambda done, total, t=task: progress.update(t, completed=done, total=total))
         console.print(f"{len(splits[0])} training, {len(splits[1])} validation images", highlight=False)
         config, reason = suggest_config(
-            splits[0], epochs=epochs, crop=crop, batch_size=batch_size, lr=lr, width=width, n_sigma=n_sigma,
-            samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed, augment=augment,
+            splits[0], epochs=epochs, crop=crop, initial_bandwidth=initial_bandwidth, batch_size=batch_size, lr=lr,
+            width=width, n_sigma=n_sigma, samples_per_epoch=samples_per_epoch, val_every=val_every, seed=seed, augment=augment,
             p_scale=None if augment else 0.0, precision=precision, modality_balance=modality_balance,
         )
-        console.print(f"settings: {reason} (override with --crop / --epochs)", highlight=False)
+        console.print(f"settings: {reason} (override with --crop / --initial-bandwidth / --epochs)", highlight=False)
         best = run_training(
             splits[0], splits[1], out, config, resume=resume, device=device,
             metadata={"images": str(images or cityscapes), "labels": str(labels or classes)},

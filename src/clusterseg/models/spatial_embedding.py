@@ -34,7 +34,7 @@ from ..nn.erfnet import BranchedERFNet
 from ..nn.precision import autocast
 from ..io.checkpoints import CheckpointError, build_checked, load_checkpoint, model_checkpoint, save_checkpoint
 from .instance_clustering import ClusteringParams, cluster_embeddings
-from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid
+from ..nn.spatial_embedding import DEFAULT_PIXEL_SIZE, add_coordinates, coordinate_grid, sigma_for_radius
 
 __all__ = ["SpatialEmbeddingModel", "prepare_image", "d4_transforms"]
 
@@ -166,6 +166,20 @@ class SpatialEmbeddingModel(nn.Module):
             last.weight[:, : 2 + self.n_sigma].zero_()
             last.bias[:2].zero_()
             last.bias[2 : 2 + self.n_sigma].fill_(1.0)
+
+    def init_bandwidth(self, radius: float) -> None:
+        """Start training from Gaussians with ``phi = 0.5`` at ``radius`` pixels (the paper's: about 5.7).
+
+        Sets the bias of the bandwidth outputs (the weights of that output layer
+        are zero at construction, so an untrained network then predicts this
+        bandwidth everywhere). Objects much larger than the initial Gaussian
+        give the instance loss no gradient beyond it (``phi`` ~ 0 there), so
+        :func:`~clusterseg.training.instances.suggest_config` matches it to the
+        objects of the data.
+        """
+        last = self.net.decoders[0].output_conv
+        with torch.no_grad():
+            last.bias[2 : 2 + self.n_sigma].fill_(sigma_for_radius(radius, self.pixel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw maps ``(B, 2 + n_sigma + n_classes, H, W)`` of a normalised ``(B, 3, H, W)`` batch."""

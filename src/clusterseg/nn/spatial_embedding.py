@@ -41,6 +41,7 @@ __all__ = [
     "EmbeddingMaps",
     "decode_output",
     "gaussian_membership",
+    "sigma_for_radius",
 ]
 
 #: Default coordinate units per pixel.
@@ -138,3 +139,20 @@ def gaussian_membership(embedding: torch.Tensor, centres: torch.Tensor, sigma: t
         scale = scale.expand(-1, 2)
     sq = (embedding[None, :, :] - centres[:, :, None]).square()  # (K, 2, N)
     return torch.exp(-(scale[:, :, None] * sq).sum(dim=1))
+
+
+def sigma_for_radius(radius: float, pixel_size: float = DEFAULT_PIXEL_SIZE) -> float:
+    """The raw bandwidth whose Gaussian has ``phi = 0.5`` at ``radius`` pixels from its centre.
+
+    ``phi = exp(-s d^2)`` with ``s = exp(SIGMA_SCALE * sigma)`` is 0.5 at
+    ``d^2 = ln 2 / s``; the paper's initial bias ``sigma = 1`` is a radius of
+    about 5.7 px at the default ``pixel_size``.
+
+    Examples
+    --------
+    >>> round(sigma_for_radius(5.744), 3)
+    1.0
+    """
+    if not radius > 0:
+        raise ValueError(f"radius must be > 0 pixels, got {radius}")
+    return math.log(LOG2 / (radius * pixel_size) ** 2) / SIGMA_SCALE
