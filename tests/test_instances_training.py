@@ -196,12 +196,12 @@ def test_suggest_config_follows_object_size_and_image_count():
     few = [(f"i{i}", np.zeros((300, 320), np.uint8), labels) for i in range(10)]
     config, reason = suggest_config(few)
     assert config.crop == 200  # 4 x 50, a multiple of 8
-    assert config.epochs == 300  # 20000 x (192/200)^2 / 10 = 1843, clipped
+    assert config.epochs == 300  # 26000 x (192/200)^2 / 10 = 2396, clipped
     assert config.val_every == 15
     assert config.initial_bandwidth == 12.5  # a quarter of the object length
     assert "crop 200" in reason and "300 epochs" in reason and "12.5 px" in reason
     many = few * 10
-    assert suggest_config(many)[0].epochs == round(20000 * (192 / 200) ** 2 / 100)
+    assert suggest_config(many)[0].epochs == round(26000 * (192 / 200) ** 2 / 100)
     small = [(n, im[:96, :96], lab[:96, :96]) for n, im, lab in few]
     assert suggest_config(small)[0].crop == 96  # never beyond the smallest image
     overridden, _ = suggest_config(few, crop=64, epochs=3, width=0.25, lr=None, initial_bandwidth=3.0)
