@@ -278,9 +278,9 @@ def _random_window(
 
 
 #: Crops of 192 x 192 pixels that :func:`suggest_config` plans for (fewer when they are larger):
-#: 31 minutes of training on 1 thread at width 0.5 with bfloat16 on rendered rosettes, with the
-#: other core busy (benchmarks/results/instances_new_domain.md). 8000 left the instance loss of
-#: those rosettes barely moving; 20000 gave SBD 0.627 against 0.679 with 26000.
+#: 20 minutes of training on 2 threads at width 0.5 with bfloat16 on rendered rosettes
+#: (benchmarks/results/instances_new_domain.md). 8000 left the instance loss of those rosettes
+#: barely moving; 20000 gave SBD 0.627 against 0.679 with 26000 (1 thread each).
 CROP_BUDGET = 26000
 
 
