@@ -158,28 +158,26 @@ class SpatialEmbeddingModel(nn.Module):
         self.net = BranchedERFNet((2 + self.n_sigma, self.n_classes), 3, width=self.width)
         self._init_output()
 
-    def _init_output(self) -> None:
-        # Paper's init: zero offsets, sigma bias 1 (s = e^10, about 6 px at
+    def _init_output(self, sigma_bias: float = 1.0) -> None:
+        # Paper's init: zero offsets, sigma bias 1 (s = e^10, about 5.7 px at
         # pixel_size 1/1024), so training starts from small round blobs.
         last = self.net.decoders[0].output_conv
         with torch.no_grad():
             last.weight[:, : 2 + self.n_sigma].zero_()
             last.bias[:2].zero_()
-            last.bias[2 : 2 + self.n_sigma].fill_(1.0)
+            last.bias[2 : 2 + self.n_sigma].fill_(sigma_bias)
 
     def init_bandwidth(self, radius: float) -> None:
         """Start training from Gaussians with ``phi = 0.5`` at ``radius`` pixels (the paper's: about 5.7).
 
-        Sets the bias of the bandwidth outputs (the weights of that output layer
-        are zero at construction, so an untrained network then predicts this
-        bandwidth everywhere). Objects much larger than the initial Gaussian
+        Resets the offset and bandwidth outputs to the paper's initialisation
+        (zero weights) with this bandwidth as their bias, so an untrained network
+        predicts it everywhere. Objects much larger than the initial Gaussian
         give the instance loss no gradient beyond it (``phi`` ~ 0 there), so
         :func:`~clusterseg.training.instances.suggest_config` matches it to the
         objects of the data.
         """
-        last = self.net.decoders[0].output_conv
-        with torch.no_grad():
-            last.bias[2 : 2 + self.n_sigma].fill_(sigma_for_radius(radius, self.pixel_size))
+        self._init_output(sigma_for_radius(radius, self.pixel_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Raw maps ``(B, 2 + n_sigma + n_classes, H, W)`` of a normalised ``(B, 3, H, W)`` batch."""

@@ -126,23 +126,20 @@ def lovasz_hinge_grouped(
     gt = labels.to(logits.dtype)
     errors = 1.0 - logits * (2.0 * gt - 1.0)
     # By group, then by decreasing error: one sort of a float64 key (group, then -error).
-    if errors.numel():
-        key = errors.detach().double()
+    key = errors.detach().double()
+    if key.numel():
         key = groups.double() * (float(key.max() - key.min()) + 1.0) + (key.max() - key)
-    else:
-        key = errors.detach().double()
     order = torch.argsort(key, stable=True)
     groups, gt, errors = groups[order], gt[order], errors.index_select(0, order)
-    # Within-group running counts: global cumulative sums minus those before the group starts.
+    # Within-group running counts: the global cumulative sums minus those before the group's first element.
     sizes = torch.bincount(groups, minlength=n_groups)
-    first = torch.cumsum(sizes, 0) - sizes
+    start = (torch.cumsum(sizes, 0) - sizes)[groups]
     seen_true = torch.cumsum(gt.double(), 0)
     seen_false = torch.arange(1, gt.numel() + 1, device=gt.device, dtype=torch.float64) - seen_true
-    start = first[groups]
-    base_true = torch.where(start > 0, seen_true[(start - 1).clamp(min=0)], 0.0)
-    base_false = torch.where(start > 0, seen_false[(start - 1).clamp(min=0)], 0.0)
+    true_in_group = seen_true - (seen_true - gt.double())[start]
+    false_in_group = seen_false - (seen_false - (1.0 - gt.double()))[start]
     n_true = n_positive.to(torch.float64)[groups]
-    jaccard = 1.0 - (n_true - (seen_true - base_true)) / (n_true + (seen_false - base_false))
+    jaccard = 1.0 - (n_true - true_in_group) / (n_true + false_in_group)
     previous = torch.cat([jaccard.new_zeros(1), jaccard[:-1]])
     is_first = torch.arange(gt.numel(), device=gt.device) == start
     increments = torch.where(is_first, jaccard, jaccard - previous).to(logits.dtype)
